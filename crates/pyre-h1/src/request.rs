@@ -1,0 +1,431 @@
+//! Request heads: parse with httparse, then decide everything a server needs before
+//! it reads the body.
+//!
+//! How it works: httparse (SIMD) tokenises the start line and field lines and checks
+//! their byte classes. We then make one pass over the fields ([`FieldSummary`]) and
+//! apply RFC 9112's framing and persistence rules, refusing every ambiguity that could
+//! let two parsers read the same bytes as different requests (request smuggling).
+//! The resulting [`RequestHead`] holds offsets into the caller's buffer, not copies.
+//!
+//! Rules kept here, beyond httparse's own:
+//! - Line endings are CRLF; a bare LF or CR anywhere in the head is refused.
+//! - One empty line before the request line is ignored (RFC 9112 section 2.2), not more.
+//! - HTTP/1.1 needs exactly one valid Host; no request may carry two.
+//! - Content-Length and Transfer-Encoding together, conflicting Content-Lengths,
+//!   Transfer-Encoding on HTTP/1.0, and any Transfer-Encoding other than exactly
+//!   `chunked` are refused.
+//! - The request-target must be in a form the method allows (section 3.2).
+
+use std::mem::MaybeUninit;
+
+use crate::error::ParseError;
+use crate::fields::{is_tchar, is_valid_host, FieldSummary, HeaderField, Span};
+use crate::limits::{Limits, HARD_MAX_HEADERS};
+use crate::Framing;
+
+/// The two HTTP versions this codec speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    Http10,
+    Http11,
+}
+
+impl Version {
+    /// `"1.0"` or `"1.1"`, as ASGI's `http_version`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "1.0",
+            Version::Http11 => "1.1",
+        }
+    }
+}
+
+/// Methods with a meaning to the codec or common enough to be worth naming, so
+/// that bindings can hand out interned strings instead of decoding the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Patch,
+    Options,
+    Connect,
+    Trace,
+    /// Any other token; read the bytes from [`RequestHead::method`].
+    Other,
+}
+
+impl Method {
+    /// Recognises a method (methods are case-sensitive, RFC 9110 section 9.1).
+    pub fn from_bytes(bytes: &[u8]) -> Method {
+        match bytes {
+            b"GET" => Method::Get,
+            b"HEAD" => Method::Head,
+            b"POST" => Method::Post,
+            b"PUT" => Method::Put,
+            b"DELETE" => Method::Delete,
+            b"PATCH" => Method::Patch,
+            b"OPTIONS" => Method::Options,
+            b"CONNECT" => Method::Connect,
+            b"TRACE" => Method::Trace,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// The four request-target forms of RFC 9112 section 3.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TargetForm {
+    /// `/path?query`, the usual form.
+    Origin,
+    /// `http://authority/path?query`, sent to proxies; a server takes the authority
+    /// from the target rather than from Host (section 3.2.2).
+    Absolute,
+    /// `host:port`, only with CONNECT.
+    Authority,
+    /// `*`, only with OPTIONS.
+    Asterisk,
+}
+
+/// A parsed and validated request head. Spans refer to the buffer given to
+/// [`parse_request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    pub method: Method,
+    pub method_span: Span,
+    pub target: Span,
+    pub target_form: TargetForm,
+    pub version: Version,
+    pub headers: Vec<HeaderField>,
+    /// How the body is delimited; never [`Framing::CloseDelimited`] for a request.
+    pub framing: Framing,
+    /// Whether the connection may carry another request after this one.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` on an HTTP/1.1 request (ignored for HTTP/1.0, RFC 9110
+    /// section 10.1.1).
+    pub expect_continue: bool,
+    /// The Upgrade field's value, when `Connection` also lists `upgrade` on HTTP/1.1.
+    pub upgrade: Option<Span>,
+    /// The Host field's value, when present.
+    pub host: Option<Span>,
+    /// `TE: trailers` was sent: the client accepts trailer fields in the response.
+    pub te_trailers: bool,
+    /// Bytes of the head, including an ignored leading empty line: the body (or the
+    /// next request) starts here.
+    pub head_len: usize,
+}
+
+impl RequestHead {
+    /// The bytes of the field called `name` (case-insensitive), first occurrence.
+    pub fn header<'b>(&self, buf: &'b [u8], name: &[u8]) -> Option<&'b [u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.name.get(buf).eq_ignore_ascii_case(name))
+            .map(|h| h.value.get(buf))
+    }
+
+    /// What the response encoder needs to know about this request.
+    pub fn response_context(&self) -> crate::ResponseContext {
+        crate::ResponseContext {
+            version: self.version,
+            is_head: self.method == Method::Head,
+            keep_alive: self.keep_alive,
+        }
+    }
+}
+
+/// Parses a request head from the start of `buf`.
+///
+/// Returns `Ok(None)` when more bytes are needed, `Ok(Some(head))` when the head is
+/// complete (the body starts at `head.head_len`), and an error carrying its status
+/// hint otherwise. Limits are checked on partial input too, so a peer cannot make the
+/// caller buffer more than `limits.max_head_bytes` before it is refused.
+pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>, ParseError> {
+    let skip = match leading_empty_line(buf)? {
+        Some(skip) => skip,
+        None => return Ok(None),
+    };
+    let data = &buf[skip..];
+
+    let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); HARD_MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let status = req.parse_with_uninit_headers(data, &mut slots[..limits.header_slots()]);
+    let (version, target) = (req.version, req.path.map(str::as_bytes));
+    let parsed_len = match status {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            check_partial(data, target.map(<[u8]>::len), limits)?;
+            return Ok(None);
+        }
+        Err(e) => return Err(classify_httparse_error(e, data, limits)),
+    };
+    let head_len = skip + parsed_len;
+    let target = target.unwrap_or_default();
+    if target.len() > limits.max_target_bytes {
+        return Err(ParseError::TargetTooLong);
+    }
+    if head_len > limits.max_head_bytes {
+        return Err(ParseError::HeadTooLarge);
+    }
+    check_line_endings(&data[..parsed_len])?;
+
+    let version = match version {
+        Some(0) => Version::Http10,
+        _ => Version::Http11,
+    };
+    let method_bytes = req.method.unwrap_or_default().as_bytes();
+    let method = Method::from_bytes(method_bytes);
+    let target_form = target_form(method, target)?;
+
+    let mut summary = FieldSummary::default();
+    let mut headers = Vec::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let field = HeaderField {
+            name: Span::within(data, h.name.as_bytes()).shifted(skip),
+            value: Span::within(data, h.value).shifted(skip),
+        };
+        summary.observe(h.name.as_bytes(), h.value, field.value);
+        headers.push(field);
+    }
+
+    match summary.host_count {
+        0 if version == Version::Http11 => return Err(ParseError::MissingHost),
+        0 | 1 => {}
+        _ => return Err(ParseError::DuplicateHost),
+    }
+    if let Some(host) = summary.host {
+        if !is_valid_host(host.get(buf)) {
+            return Err(ParseError::InvalidHost);
+        }
+    }
+
+    let framing = request_framing(&summary, version, limits)?;
+    let keep_alive = match version {
+        Version::Http11 => !summary.connection_close,
+        Version::Http10 => summary.connection_keep_alive && !summary.connection_close,
+    };
+    let http11 = version == Version::Http11;
+    Ok(Some(RequestHead {
+        method,
+        method_span: Span::within(data, method_bytes).shifted(skip),
+        target: Span::within(data, target).shifted(skip),
+        target_form,
+        version,
+        headers,
+        framing,
+        keep_alive,
+        expect_continue: http11 && summary.expect_continue,
+        upgrade: summary
+            .upgrade
+            .filter(|_| http11 && summary.connection_upgrade),
+        host: summary.host,
+        te_trailers: summary.te_trailers,
+        head_len,
+    }))
+}
+
+/// RFC 9112 section 6.3 for requests: Transfer-Encoding (only exactly `chunked`) or
+/// Content-Length, never both; otherwise no body.
+fn request_framing(
+    summary: &FieldSummary,
+    version: Version,
+    limits: &Limits,
+) -> Result<Framing, ParseError> {
+    let codings = &summary.transfer_codings;
+    if codings.present {
+        if summary.content_length.is_some() {
+            return Err(ParseError::ContentLengthWithTransferEncoding);
+        }
+        if version == Version::Http10 {
+            return Err(ParseError::TransferEncodingOnHttp10);
+        }
+        if let Some(e) = codings.request_framing_error() {
+            return Err(e);
+        }
+        return Ok(Framing::Chunked);
+    }
+    match summary.content_length {
+        None | Some(Ok(0)) => Ok(Framing::Empty),
+        Some(Ok(n)) => match limits.max_body_bytes {
+            Some(max) if n > max => Err(ParseError::BodyTooLarge),
+            _ => Ok(Framing::Length(n)),
+        },
+        Some(Err(e)) => Err(e),
+    }
+}
+
+/// Skips one empty line (CRLF) before the request line. `Ok(None)`: need more bytes.
+fn leading_empty_line(buf: &[u8]) -> Result<Option<usize>, ParseError> {
+    let skip = match buf {
+        [] | [b'\r'] => return Ok(None),
+        [b'\r', b'\n', ..] => 2,
+        [b'\r', ..] | [b'\n', ..] => return Err(ParseError::InvalidLineEnding),
+        _ => 0,
+    };
+    match buf.get(skip) {
+        None if skip > 0 => Ok(None),
+        Some(b'\r' | b'\n') => Err(ParseError::InvalidRequestLine),
+        _ => Ok(Some(skip)),
+    }
+}
+
+/// Limits on an incomplete head: refuse as soon as the bytes received already exceed
+/// what a complete head could have.
+fn check_partial(
+    data: &[u8],
+    target_len: Option<usize>,
+    limits: &Limits,
+) -> Result<(), ParseError> {
+    match target_len {
+        Some(len) if len > limits.max_target_bytes => return Err(ParseError::TargetTooLong),
+        Some(_) => {}
+        None => {
+            // The request line is still arriving. Once it is longer than a maximal
+            // target plus a method and version could make it, decide why.
+            if data.len() > limits.max_target_bytes + 64 {
+                let line = &data[..memchr::memchr(b'\n', data).unwrap_or(data.len())];
+                return Err(match memchr::memchr(b' ', line) {
+                    Some(sp) if line[..sp].iter().all(|&b| is_tchar(b)) => {
+                        ParseError::TargetTooLong
+                    }
+                    _ => ParseError::InvalidMethod,
+                });
+            }
+        }
+    }
+    if data.len() > limits.max_head_bytes {
+        return Err(ParseError::HeadTooLarge);
+    }
+    Ok(())
+}
+
+/// httparse accepts a bare LF as a line end (RFC 9112 section 2.2 allows it); we do
+/// not, because lenient line ends are a known source of parser disagreement. httparse
+/// already refuses a CR not followed by LF, so counting LFs without a CR is enough.
+fn check_line_endings(head: &[u8]) -> Result<(), ParseError> {
+    for i in memchr::memchr_iter(b'\n', head) {
+        if i == 0 || head[i - 1] != b'\r' {
+            return Err(ParseError::InvalidLineEnding);
+        }
+    }
+    Ok(())
+}
+
+/// Which target forms each method may use (RFC 9112 section 3.2).
+fn target_form(method: Method, target: &[u8]) -> Result<TargetForm, ParseError> {
+    let form = match target {
+        [b'/', ..] => TargetForm::Origin,
+        b"*" => TargetForm::Asterisk,
+        _ if is_absolute_http_uri(target) => TargetForm::Absolute,
+        _ if method == Method::Connect => TargetForm::Authority,
+        _ => return Err(ParseError::InvalidTarget),
+    };
+    match (method, form) {
+        (Method::Connect, TargetForm::Authority) => {
+            if is_valid_host(target) && memchr::memchr(b':', target).is_some() {
+                Ok(form)
+            } else {
+                Err(ParseError::InvalidTarget)
+            }
+        }
+        (Method::Connect, _) => Err(ParseError::InvalidTarget),
+        (Method::Options, TargetForm::Asterisk) => Ok(form),
+        (_, TargetForm::Asterisk) => Err(ParseError::InvalidTarget),
+        _ => Ok(form),
+    }
+}
+
+/// `http://` or `https://` followed by a non-empty authority.
+fn is_absolute_http_uri(target: &[u8]) -> bool {
+    let rest = if target.len() >= 7 && target[..7].eq_ignore_ascii_case(b"http://") {
+        &target[7..]
+    } else if target.len() >= 8 && target[..8].eq_ignore_ascii_case(b"https://") {
+        &target[8..]
+    } else {
+        return false;
+    };
+    let authority_end = rest
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    authority_end > 0
+}
+
+/// Turns httparse's coarse error into the precise reason and status we report.
+fn classify_httparse_error(error: httparse::Error, data: &[u8], limits: &Limits) -> ParseError {
+    let line_end = memchr::memchr(b'\n', data).unwrap_or(data.len());
+    let request_line = &data[..line_end];
+    match error {
+        httparse::Error::Token => {
+            let method_end = memchr::memchr(b' ', request_line).unwrap_or(request_line.len());
+            if method_end == 0 || !request_line[..method_end].iter().all(|&b| is_tchar(b)) {
+                ParseError::InvalidMethod
+            } else {
+                ParseError::InvalidTarget
+            }
+        }
+        httparse::Error::Version => classify_version(request_line),
+        httparse::Error::HeaderName => classify_field_line_error(&data[line_end.min(data.len())..]),
+        httparse::Error::HeaderValue => ParseError::InvalidHeaderValue,
+        httparse::Error::NewLine => ParseError::InvalidLineEnding,
+        httparse::Error::TooManyHeaders => {
+            let _ = limits;
+            ParseError::TooManyHeaders
+        }
+        httparse::Error::Status => ParseError::InvalidStatusLine,
+    }
+}
+
+/// `HTTP/x.y` that is well formed but not 1.0 or 1.1 gets 505; anything else 400.
+pub(crate) fn classify_version(line: &[u8]) -> ParseError {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let version = match memchr::memrchr(b' ', line) {
+        Some(i) => &line[i + 1..],
+        None => line,
+    };
+    if looks_like_http_version(version) {
+        ParseError::UnsupportedVersion
+    } else {
+        ParseError::InvalidVersion
+    }
+}
+
+/// Also used for status lines, where the version comes first.
+pub(crate) fn looks_like_http_version(v: &[u8]) -> bool {
+    matches!(v, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+        if major.is_ascii_digit() && minor.is_ascii_digit())
+}
+
+/// httparse reports every malformed field line as `HeaderName`; find out which rule
+/// the line broke so the 400 says why.
+pub(crate) fn classify_field_line_error(fields: &[u8]) -> ParseError {
+    // `fields` starts at the LF ending the start line.
+    let mut lines = fields.split(|&b| b == b'\n').skip(1);
+    for line in lines.by_ref() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if matches!(line[0], b' ' | b'\t') {
+            return ParseError::ObsFold;
+        }
+        let Some(colon) = memchr::memchr(b':', line) else {
+            return ParseError::InvalidHeaderName;
+        };
+        let name = &line[..colon];
+        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+            let trimmed = crate::fields::trim_ows(name);
+            return if !trimmed.is_empty()
+                && trimmed.len() < name.len()
+                && trimmed.iter().all(|&b| is_tchar(b))
+            {
+                ParseError::WhitespaceBeforeColon
+            } else {
+                ParseError::InvalidHeaderName
+            };
+        }
+    }
+    ParseError::InvalidHeaderName
+}
