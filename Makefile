@@ -1,0 +1,61 @@
+# Pyre's build. The two commands a newcomer needs are at the top of README.md:
+#   make test   builds everything in release mode and runs every test and check
+#   make serve  builds and serves the example application (arrives with the server)
+# Everything is installed into .venv from pinned requirements, using the machine's
+# python3, so a fresh machine needs only Rust, Python 3 and make.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.requirements-installed
+# Python files outside the package and tests, linted too (the folders may hold none yet).
+PY_EXTRA := $(wildcard benchmarks/*.py examples/*.py)
+
+.PHONY: test serve build rust-test py-test lint fmt fuzz bench clean
+
+test: build rust-test py-test lint
+	@echo "make test: all Rust and Python tests and checks passed"
+
+$(STAMP): requirements/build.txt requirements/test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/test.txt
+	touch $@
+
+# Release build of the extension, installed into .venv (python/ stays editable).
+build: $(STAMP)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --quiet
+
+rust-test:
+	cargo test --workspace --all-targets
+	cargo test --workspace --doc
+
+py-test: build
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(BIN)/ruff check python tests $(PY_EXTRA)
+	$(BIN)/ruff format --check python tests $(PY_EXTRA)
+
+fmt: $(STAMP)
+	cargo fmt --all
+	$(BIN)/ruff format python tests $(PY_EXTRA)
+	$(BIN)/ruff check --fix python tests $(PY_EXTRA)
+
+serve:
+	@echo "make serve: the server arrives with issue 3 (pyre-http module:app); nothing to serve yet." >&2
+	@exit 1
+
+# Fuzz every codec entry point; FUZZ_SECONDS per target (default 600). Not part of test.
+FUZZ_SECONDS ?= 600
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# Codec micro-benchmarks (criterion); see benchmarks/README.md.
+bench:
+	cargo bench -p pyre-h1 --bench codec
+
+clean:
+	cargo clean
+	rm -rf $(VENV) .pytest_cache .ruff_cache
