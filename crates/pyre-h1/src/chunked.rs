@@ -130,13 +130,7 @@ impl ChunkedDecoder {
         use State::*;
         if matches!(
             self.state,
-            ExtNameStart
-                | ExtName
-                | ExtValueStart
-                | ExtToken
-                | ExtQuoted
-                | ExtQuotedEscape
-                | ExtQuotedEnd
+            ExtNameStart | ExtName | ExtValueStart | ExtToken | ExtQuoted | ExtQuotedEscape | ExtQuotedEnd
         ) {
             self.ext_bytes += 1;
             if self.ext_bytes > self.limits.max_chunk_ext_bytes {

@@ -89,9 +89,7 @@ where
         }
     }
     let framing = match (body, declared) {
-        (RequestBody::Length(n), Some(d)) if n != d => {
-            return Err(EncodeError::ContentLengthMismatch)
-        }
+        (RequestBody::Length(n), Some(d)) if n != d => return Err(EncodeError::ContentLengthMismatch),
         (RequestBody::Length(n), _) | (RequestBody::Stream | RequestBody::None, Some(n)) => {
             write_length(out, n);
             if n == 0 {
@@ -232,10 +230,7 @@ fn classify_response_error(error: httparse::Error, buf: &[u8]) -> ParseError {
     let line_end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
     match error {
         httparse::Error::Version => {
-            let version = buf[..line_end]
-                .split(|&b| b == b' ')
-                .next()
-                .unwrap_or_default();
+            let version = buf[..line_end].split(|&b| b == b' ').next().unwrap_or_default();
             if looks_like_http_version(version) {
                 ParseError::UnsupportedVersion
             } else {

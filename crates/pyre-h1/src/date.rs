@@ -40,8 +40,7 @@ impl DateCache {
         }
         self.second = second;
         let formatted = httpdate::fmt_http_date(now);
-        self.value
-            .copy_from_slice(&formatted.as_bytes()[..DATE_LEN]);
+        self.value.copy_from_slice(&formatted.as_bytes()[..DATE_LEN]);
         true
     }
 

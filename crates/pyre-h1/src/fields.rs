@@ -342,10 +342,7 @@ mod tests {
             (b"5, 5", Ok(5)),
             (b"5,5,5", Ok(5)),
             (b"18446744073709551615", Ok(u64::MAX)),
-            (
-                b"18446744073709551616",
-                Err(ParseError::InvalidContentLength),
-            ),
+            (b"18446744073709551616", Err(ParseError::InvalidContentLength)),
             (b"5, 6", Err(ParseError::ConflictingContentLength)),
             (b"", Err(ParseError::InvalidContentLength)),
             (b"+5", Err(ParseError::InvalidContentLength)),

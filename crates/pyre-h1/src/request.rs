@@ -14,7 +14,7 @@
 //! - Content-Length and Transfer-Encoding together, conflicting Content-Lengths,
 //!   Transfer-Encoding on HTTP/1.0, and any Transfer-Encoding other than exactly
 //!   `chunked` are refused.
-//! - The request-target must be in a form the method allows (section 3.2).
+//! - The request-target is visible ASCII, in a form the method allows (section 3.2).
 
 use std::mem::MaybeUninit;
 
@@ -159,12 +159,17 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>,
             check_partial(data, target.map(<[u8]>::len), limits)?;
             return Ok(None);
         }
-        Err(e) => return Err(classify_httparse_error(e, data, limits)),
+        Err(e) => return Err(classify_httparse_error(e, data)),
     };
     let head_len = skip + parsed_len;
     let target = target.unwrap_or_default();
     if target.len() > limits.max_target_bytes {
         return Err(ParseError::TargetTooLong);
+    }
+    // httparse lets bytes 0x80-0xFF through; the request-target grammar (RFC 3986)
+    // is ASCII, and raw UTF-8 beside its percent-encoded twin is a path-matching trap.
+    if !target.is_ascii() {
+        return Err(ParseError::InvalidTarget);
     }
     if head_len > limits.max_head_bytes {
         return Err(ParseError::HeadTooLarge);
@@ -217,9 +222,7 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>,
         framing,
         keep_alive,
         expect_continue: http11 && summary.expect_continue,
-        upgrade: summary
-            .upgrade
-            .filter(|_| http11 && summary.connection_upgrade),
+        upgrade: summary.upgrade.filter(|_| http11 && summary.connection_upgrade),
         host: summary.host,
         te_trailers: summary.te_trailers,
         head_len,
@@ -228,11 +231,7 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>,
 
 /// RFC 9112 section 6.3 for requests: Transfer-Encoding (only exactly `chunked`) or
 /// Content-Length, never both; otherwise no body.
-fn request_framing(
-    summary: &FieldSummary,
-    version: Version,
-    limits: &Limits,
-) -> Result<Framing, ParseError> {
+fn request_framing(summary: &FieldSummary, version: Version, limits: &Limits) -> Result<Framing, ParseError> {
     let codings = &summary.transfer_codings;
     if codings.present {
         if summary.content_length.is_some() {
@@ -273,11 +272,7 @@ fn leading_empty_line(buf: &[u8]) -> Result<Option<usize>, ParseError> {
 
 /// Limits on an incomplete head: refuse as soon as the bytes received already exceed
 /// what a complete head could have.
-fn check_partial(
-    data: &[u8],
-    target_len: Option<usize>,
-    limits: &Limits,
-) -> Result<(), ParseError> {
+fn check_partial(data: &[u8], target_len: Option<usize>, limits: &Limits) -> Result<(), ParseError> {
     match target_len {
         Some(len) if len > limits.max_target_bytes => return Err(ParseError::TargetTooLong),
         Some(_) => {}
@@ -287,9 +282,7 @@ fn check_partial(
             if data.len() > limits.max_target_bytes + 64 {
                 let line = &data[..memchr::memchr(b'\n', data).unwrap_or(data.len())];
                 return Err(match memchr::memchr(b' ', line) {
-                    Some(sp) if line[..sp].iter().all(|&b| is_tchar(b)) => {
-                        ParseError::TargetTooLong
-                    }
+                    Some(sp) if line[..sp].iter().all(|&b| is_tchar(b)) => ParseError::TargetTooLong,
                     _ => ParseError::InvalidMethod,
                 });
             }
@@ -354,38 +347,34 @@ fn is_absolute_http_uri(target: &[u8]) -> bool {
 }
 
 /// Turns httparse's coarse error into the precise reason and status we report.
-fn classify_httparse_error(error: httparse::Error, data: &[u8], limits: &Limits) -> ParseError {
+fn classify_httparse_error(error: httparse::Error, data: &[u8]) -> ParseError {
     let line_end = memchr::memchr(b'\n', data).unwrap_or(data.len());
     let request_line = &data[..line_end];
     match error {
-        httparse::Error::Token => {
-            let method_end = memchr::memchr(b' ', request_line).unwrap_or(request_line.len());
-            if method_end == 0 || !request_line[..method_end].iter().all(|&b| is_tchar(b)) {
-                ParseError::InvalidMethod
-            } else {
-                ParseError::InvalidTarget
-            }
-        }
-        httparse::Error::Version => classify_version(request_line),
+        httparse::Error::Token | httparse::Error::Version => classify_request_line(request_line),
         httparse::Error::HeaderName => classify_field_line_error(&data[line_end.min(data.len())..]),
         httparse::Error::HeaderValue => ParseError::InvalidHeaderValue,
         httparse::Error::NewLine => ParseError::InvalidLineEnding,
-        httparse::Error::TooManyHeaders => {
-            let _ = limits;
-            ParseError::TooManyHeaders
-        }
+        httparse::Error::TooManyHeaders => ParseError::TooManyHeaders,
         httparse::Error::Status => ParseError::InvalidStatusLine,
     }
 }
 
-/// `HTTP/x.y` that is well formed but not 1.0 or 1.1 gets 505; anything else 400.
-pub(crate) fn classify_version(line: &[u8]) -> ParseError {
+/// Finds which part of a refused request line is wrong. A well-formed `HTTP/x.y`
+/// other than 1.0 or 1.1 gets 505 (RFC 9110 section 15.6.6); everything else 400.
+fn classify_request_line(line: &[u8]) -> ParseError {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let version = match memchr::memrchr(b' ', line) {
-        Some(i) => &line[i + 1..],
-        None => line,
+    let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    let method = parts[0];
+    if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
+        return ParseError::InvalidMethod;
+    }
+    let [_, target, version] = parts[..] else {
+        return ParseError::InvalidRequestLine;
     };
-    if looks_like_http_version(version) {
+    if target.is_empty() || !target.iter().all(|&b| b > b' ' && b != 0x7f) {
+        ParseError::InvalidTarget
+    } else if looks_like_http_version(version) {
         ParseError::UnsupportedVersion
     } else {
         ParseError::InvalidVersion

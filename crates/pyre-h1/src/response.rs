@@ -102,8 +102,7 @@ where
             4 if name.eq_ignore_ascii_case(b"date") => has_date = true,
             10 if !interim && name.eq_ignore_ascii_case(b"connection") => {
                 crate::encode::check_field(name, value)?;
-                app_close |=
-                    crate::fields::list_elements(value).any(|t| t.eq_ignore_ascii_case(b"close"));
+                app_close |= crate::fields::list_elements(value).any(|t| t.eq_ignore_ascii_case(b"close"));
                 continue;
             }
             14 if name.eq_ignore_ascii_case(b"content-length") => {
@@ -169,8 +168,5 @@ where
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    Ok(EncodedHead {
-        framing,
-        keep_alive,
-    })
+    Ok(EncodedHead { framing, keep_alive })
 }
