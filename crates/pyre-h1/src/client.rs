@@ -17,7 +17,7 @@ use crate::encode::{declare_length, write_field, write_length};
 use crate::error::{EncodeError, ParseError};
 use crate::fields::{is_token, FieldSummary, HeaderField, Span};
 use crate::limits::{Limits, HARD_MAX_HEADERS};
-use crate::request::{classify_field_line_error, looks_like_http_version, Version};
+use crate::request::{check_line_endings, classify_field_line_error, looks_like_http_version, Version};
 
 /// How a request body will be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,11 +156,7 @@ pub fn parse_response(
     if head_len > limits.max_head_bytes {
         return Err(ParseError::HeadTooLarge);
     }
-    for i in memchr::memchr_iter(b'\n', &buf[..head_len]) {
-        if i == 0 || buf[i - 1] != b'\r' {
-            return Err(ParseError::InvalidLineEnding);
-        }
-    }
+    check_line_endings(buf, head_len, res.headers)?;
     let version = if res.version == Some(0) {
         Version::Http10
     } else {
