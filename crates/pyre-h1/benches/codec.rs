@@ -65,7 +65,7 @@ fn chunked_body() -> Vec<u8> {
         } else {
             body.extend_from_slice(b"400\r\n");
         }
-        body.extend(std::iter::repeat_n(b'x', 1024));
+        body.extend_from_slice(&[b'x'; 1024]);
         body.extend_from_slice(b"\r\n");
     }
     body.extend_from_slice(b"0\r\n\r\n");

@@ -13,9 +13,7 @@ use pyre_h1::{parse_request, BodyDecoder, BodyEvent, Limits};
 
 fn main() {
     let mut input = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut input)
-        .expect("read stdin");
+    std::io::stdin().read_to_end(&mut input).expect("read stdin");
     let limits = Limits::default();
     let mut offset = 0;
     while offset < input.len() {

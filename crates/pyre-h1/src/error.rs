@@ -140,7 +140,8 @@ impl std::error::Error for ParseError {}
 pub enum EncodeError {
     /// A header name that is not an RFC 9110 token (CR, LF, NUL, space, colon...).
     InvalidHeaderName,
-    /// A header value containing CR, LF or NUL (response splitting).
+    /// A header value containing CR, LF, NUL or another control byte (response
+    /// splitting).
     InvalidHeaderValue,
     /// A status code outside 100..=999.
     InvalidStatus,
@@ -157,7 +158,7 @@ impl EncodeError {
     pub fn reason(self) -> &'static str {
         match self {
             EncodeError::InvalidHeaderName => "invalid header name",
-            EncodeError::InvalidHeaderValue => "header value contains CR, LF or NUL",
+            EncodeError::InvalidHeaderValue => "header value contains CR, LF, NUL or a control byte",
             EncodeError::InvalidStatus => "status code out of range",
             EncodeError::InvalidRequestLine => "invalid method or request-target",
             EncodeError::InvalidContentLength => "invalid Content-Length",

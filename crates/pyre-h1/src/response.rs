@@ -148,7 +148,11 @@ where
         Framing::Empty
     } else if let Some(n) = declared.or(body_len) {
         write_length(out, n);
-        Framing::Length(n)
+        if n == 0 {
+            Framing::Empty
+        } else {
+            Framing::Length(n)
+        }
     } else if ctx.version == Version::Http11 {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
         Framing::Chunked

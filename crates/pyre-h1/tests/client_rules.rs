@@ -14,7 +14,13 @@ fn framing_of(method: &[u8], response: &[u8]) -> Result<(Framing, bool), ParseEr
 fn response_framing_table() {
     use Framing::*;
     use ParseError::*;
-    let rows: &[(&str, &[u8], &[u8], Result<(Framing, bool), ParseError>)] = &[
+    type Row = (
+        &'static str,
+        &'static [u8],
+        &'static [u8],
+        Result<(Framing, bool), ParseError>,
+    );
+    let rows: &[Row] = &[
         (
             "Content-Length",
             b"GET",

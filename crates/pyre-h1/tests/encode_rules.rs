@@ -214,7 +214,7 @@ fn framing_table() {
             &[("connection", "close")],
             Some(0),
             "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\ndate: D\r\n\r\n",
-            Length(0),
+            Empty,
             false,
         ),
         (
@@ -224,7 +224,7 @@ fn framing_table() {
             &[("date", "Mon, 01 Jan 2024 00:00:00 GMT")],
             Some(0),
             "HTTP/1.1 200 OK\r\ndate: Mon, 01 Jan 2024 00:00:00 GMT\r\ncontent-length: 0\r\n\r\n",
-            Length(0),
+            Empty,
             true,
         ),
         (
@@ -234,7 +234,7 @@ fn framing_table() {
             &[],
             Some(0),
             "HTTP/1.1 599 \r\ncontent-length: 0\r\ndate: D\r\n\r\n",
-            Length(0),
+            Empty,
             true,
         ),
         (
@@ -244,7 +244,7 @@ fn framing_table() {
             &[("set-cookie", "a=1"), ("set-cookie", "b=2")],
             Some(0),
             "HTTP/1.1 200 OK\r\nset-cookie: a=1\r\nset-cookie: b=2\r\ncontent-length: 0\r\ndate: D\r\n\r\n",
-            Length(0),
+            Empty,
             true,
         ),
     ];
