@@ -1,6 +1,6 @@
 # Pyre's build. The two commands a newcomer needs are at the top of README.md:
 #   make test   builds everything in release mode and runs every test and check
-#   make serve  builds and serves the example application (arrives with the server)
+#   make serve  builds and serves the example application (examples/hello.py)
 # Everything is installed into .venv from pinned requirements, using the machine's
 # python3, so a fresh machine needs only Rust, Python 3 and make.
 
@@ -9,9 +9,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.requirements-installed
 # Python files outside the package and tests, linted too (the folders may hold none yet).
-PY_EXTRA := $(wildcard benchmarks/*.py examples/*.py)
+PY_EXTRA := $(wildcard benchmarks/*.py benchmarks/*/*.py examples/*.py)
 
-.PHONY: test serve build rust-test py-test lint fmt fuzz bench clean
+.PHONY: test serve build rust-test py-test lint fmt fuzz bench bench-codec clean
 
 test: build rust-test py-test lint
 	@echo "make test: all Rust and Python tests and checks passed"
@@ -43,17 +43,22 @@ fmt: $(STAMP)
 	$(BIN)/ruff format python tests $(PY_EXTRA)
 	$(BIN)/ruff check --fix python tests $(PY_EXTRA)
 
-serve:
-	@echo "make serve: the server arrives with issue 3 (pyre-http module:app); nothing to serve yet." >&2
-	@exit 1
+# Builds, then serves examples/hello.py on http://127.0.0.1:8000 until Ctrl+C.
+serve: build
+	$(BIN)/pyre-http examples.hello:app --host 127.0.0.1 --port 8000
 
 # Fuzz every codec entry point; FUZZ_SECONDS per target (default 600). Not part of test.
 FUZZ_SECONDS ?= 600
 fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
-# Codec micro-benchmarks (criterion); see benchmarks/README.md.
+# Side-by-side HTTP benchmark against uvicorn and granian (own venv, wrk, pinned
+# CPUs); see benchmarks/README.md. Not part of `make test`.
 bench:
+	scripts/bench.sh
+
+# Codec micro-benchmarks (criterion): validated parse vs bare httparse, chunked.
+bench-codec:
 	cargo bench -p pyre-h1 --bench codec
 
 clean:

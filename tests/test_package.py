@@ -39,6 +39,7 @@ def test_stub_names_every_public_core_attribute() -> None:
     stub = (ROOT / "python" / "pyre" / "_core.pyi").read_text()
     public = {name for name in dir(_core) if not name.startswith("_")} | {"__version__"}
     declared = set(re.findall(r"^(\w+):", stub, flags=re.MULTILINE))
+    declared |= set(re.findall(r"^class (\w+)", stub, flags=re.MULTILINE))
     assert public == declared
 
 

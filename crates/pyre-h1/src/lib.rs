@@ -41,6 +41,7 @@ mod limits;
 mod request;
 mod response;
 mod status;
+mod target;
 
 pub use body::{BodyDecoder, Framing};
 pub use chunked::{BodyEvent, ChunkedDecoder, Trailer};
@@ -53,3 +54,4 @@ pub use limits::*;
 pub use request::{parse_request, Method, RequestHead, TargetForm, Version};
 pub use response::{encode_response_head, EncodedHead, ResponseContext};
 pub use status::reason_phrase;
+pub use target::{decode_path, split_target};

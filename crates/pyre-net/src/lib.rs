@@ -1,9 +1,23 @@
 //! # pyre-net: Pyre's runtime
 //!
-//! This crate will own the `mio::Poll`, the listeners, the connection slab, flow
-//! control and timers (see ARCHITECTURE.md, "pyre-net"). It is part of the workspace
-//! layout from the start so that the dependency direction
-//! `pyre-py -> pyre-net -> pyre-h1` is fixed; the runtime itself is the server
-//! issue's work. For now it re-exports the codec it is built on.
+//! One thread, Rust owns the sockets: a `mio::Poll` over the listeners and the
+//! connections, whose fd the host event loop (asyncio) watches. Pure Rust and
+//! independent of Python: the application drives it through [`Server`]'s methods and
+//! hears from it through [`Event`]s, so it is tested without an interpreter.
+//!
+//! - [`listener`]: TCP (IPv4/IPv6), Unix socket and inherited-fd listeners.
+//! - [`connection`]: the per-connection state machine ([`Phase`]).
+//! - [`server`]: event processing, request/response calls, deadlines, shutdown.
+//! - [`buffers`]: the buffer pool and reads into spare capacity.
 
+pub mod buffers;
+pub mod config;
+pub mod connection;
+pub mod listener;
+pub mod server;
+
+pub use config::ServerConfig;
+pub use connection::Phase;
+pub use listener::{BindAddr, LocalAddr};
 pub use pyre_h1 as h1;
+pub use server::{BodyRead, Event, RequestKey, RequestView, SendError, Server};

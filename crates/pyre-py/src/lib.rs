@@ -1,9 +1,14 @@
 //! `pyre._core`: the PyO3 extension module.
 //!
-//! Python code reaches Rust only through this module. It exposes the package version
-//! (the single source of truth is the workspace's Cargo.toml, which maturin also uses
-//! for the distribution's version) and the codec's default limits; the server, ASGI
-//! and PSGI objects arrive with their issues.
+//! Python code reaches Rust only through this module: the [`Server`] (the runtime
+//! bound to an asyncio loop and an ASGI application), the per-request [`Channel`]
+//! (ASGI `receive`/`send`), and `ClientDisconnected`. The package version's single
+//! source is the workspace Cargo.toml, which maturin also uses for the distribution.
+
+mod channel;
+mod errors;
+mod scope;
+mod server;
 
 use pyo3::prelude::*;
 
@@ -15,5 +20,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_MAX_HEAD_BYTES", limits.max_head_bytes)?;
     m.add("DEFAULT_MAX_TARGET_BYTES", limits.max_target_bytes)?;
     m.add("DEFAULT_MAX_HEADERS", limits.max_headers)?;
+    m.add_class::<server::Server>()?;
+    m.add_class::<channel::Channel>()?;
+    m.add(
+        "ClientDisconnected",
+        m.py().get_type::<errors::ClientDisconnected>(),
+    )?;
     Ok(())
 }

@@ -1,0 +1,636 @@
+"""Side-by-side HTTP benchmark: Pyre against uvicorn and granian on one machine.
+
+Each server runs the same ASGI hello world (benchmarks/apps/hello_asgi.py), one
+worker, pinned to one CPU with ``taskset``; wrk runs pinned to another CPU. For each
+server: start it on 127.0.0.1 and a free port, wait until it answers, check the
+response, warm up, measure, stop it. Results are printed as a table with the ratios
+"pyre / peer" from this same run, and written to benchmarks/results/ as JSON and a
+PNG bar chart (plus latest.json / latest.png).
+
+Run it through ``make bench`` (scripts/bench.sh), which prepares .venv-bench with the
+pinned peers and Pyre built from the working tree, then calls this file with that
+environment's python. Every server command is looked up next to ``sys.executable``.
+
+Exit status: 0 when at least one requested server was measured, 1 when every
+requested server failed, 2 on bad arguments or a missing tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = "benchmarks.apps.hello_asgi:app"
+EXPECTED_BODY = b"Hello, world!"
+BIN = Path(sys.executable).parent
+KNOWN_SERVERS = ("pyre", "uvicorn", "granian")
+# Distributions whose versions go into the results, per server.
+DISTRIBUTIONS = {
+    "pyre": ("pyre-http",),
+    "uvicorn": ("uvicorn", "httptools", "uvloop"),
+    "granian": ("granian", "uvloop"),
+}
+
+
+class BenchError(Exception):
+    """A server could not be measured; the message says why."""
+
+
+def server_command(name: str, port: int) -> list[str]:
+    """The command line that serves the hello app on 127.0.0.1:port, one worker."""
+    host = "127.0.0.1"
+    if name == "pyre":
+        return [
+            str(BIN / "pyre-http"),
+            APP,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+    if name == "uvicorn":
+        return [
+            str(BIN / "uvicorn"),
+            APP,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+    if name == "granian":
+        # granian 2.8: one worker, single-threaded Rust runtime (one runtime thread),
+        # HTTP/1 only, no websockets, uvloop, asyncio tasks: its fastest one-core ASGI
+        # settings here (--runtime-mode mt and --task-impl rust measured slower).
+        return [
+            str(BIN / "granian"),
+            "--interface",
+            "asgi",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--workers",
+            "1",
+            "--runtime-threads",
+            "1",
+            "--runtime-mode",
+            "st",
+            "--http",
+            "1",
+            "--no-ws",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            APP,
+        ]
+    raise ValueError(f"unknown server {name!r}")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_get(port: int, timeout: float) -> tuple[int, str, bytes]:
+    """One plain GET / over a fresh connection: (status, content-type, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/", headers={"Connection": "close"})
+        response = conn.getresponse()
+        body = response.read()
+        return response.status, response.getheader("content-type") or "", body
+    finally:
+        conn.close()
+
+
+def read_log(path: Path, limit: int = 2000) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    text = text.strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def wait_until_answers(proc: subprocess.Popen[bytes], port: int, timeout: float, log: Path) -> None:
+    """Poll with a TCP connect and a GET until the server answers, it exits, or time is up."""
+    deadline = time.monotonic() + timeout
+    last_error = "no attempt"
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            output = read_log(log)
+            raise BenchError(
+                f"exited with code {code} before answering on port {port}"
+                + (f"; its output:\n{output}" if output else " (no output)")
+            )
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                pass
+            http_get(port, timeout=2.0)
+            return
+        except OSError as exc:
+            last_error = f"{type(exc).__name__}: {exc}"
+        except http.client.HTTPException as exc:
+            last_error = f"{type(exc).__name__}: {exc}"
+        time.sleep(0.1)
+    output = read_log(log)
+    raise BenchError(
+        f"did not answer on port {port} within {timeout:.0f} s (last error: {last_error})"
+        + (f"; its output:\n{output}" if output else "")
+    )
+
+
+def verify_response(port: int) -> None:
+    """Refuse to benchmark a server that does not answer the hello world correctly."""
+    try:
+        status, content_type, body = http_get(port, timeout=5.0)
+    except (OSError, http.client.HTTPException) as exc:
+        raise BenchError(f"check request failed: {type(exc).__name__}: {exc}") from exc
+    if status != 200 or body != EXPECTED_BODY:
+        raise BenchError(f"wrong response: status {status}, body {body[:80]!r}")
+    if not content_type.startswith("text/plain"):
+        raise BenchError(f"wrong content-type {content_type!r}")
+
+
+def stop_server(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGINT, then SIGKILL to the server's whole process group after `timeout`."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print(f"  server pid {proc.pid} ignored SIGINT for {timeout:.0f} s: SIGKILL")
+    # The server was started in its own session, so its process group id is its pid:
+    # this reaches worker processes too (granian) and nothing else.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+def to_ms(text: str) -> float:
+    match = re.fullmatch(r"([0-9.]+)(us|ms|s|m|h)", text.strip())
+    if not match:
+        raise ValueError(f"unrecognised wrk duration {text!r}")
+    return float(match.group(1)) * _UNITS_MS[match.group(2)]
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    """Requests/s, latency distribution (ms) and errors from `wrk --latency` output."""
+    rps = re.search(r"^Requests/sec:\s+([0-9.]+)", output, re.M)
+    if not rps:
+        raise BenchError(f"could not read requests/sec from wrk output:\n{output}")
+    result: dict[str, Any] = {"requests_per_s": float(rps.group(1))}
+    latency = {}
+    for pct, value in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", output, re.M):
+        latency[f"p{pct}_ms"] = to_ms(value)
+    if "p50_ms" not in latency or "p99_ms" not in latency:
+        raise BenchError(f"could not read the latency distribution from wrk output:\n{output}")
+    avg = re.search(r"^\s+Latency\s+(\S+)\s+(\S+)\s+(\S+)", output, re.M)
+    if avg:
+        latency["avg_ms"] = to_ms(avg.group(1))
+        latency["stdev_ms"] = to_ms(avg.group(2))
+        latency["max_ms"] = to_ms(avg.group(3))
+    result["latency"] = latency
+    total = re.search(r"^\s+(\d+) requests in ([0-9.]+)(\w+)", output, re.M)
+    if total:
+        result["requests"] = int(total.group(1))
+        result["elapsed_s"] = to_ms(total.group(2) + total.group(3)) / 1000.0
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    result["socket_errors"] = (
+        dict(zip(("connect", "read", "write", "timeout"), map(int, errors.groups()), strict=True))
+        if errors
+        else {"connect": 0, "read": 0, "write": 0, "timeout": 0}
+    )
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    result["non_2xx_3xx"] = int(non2xx.group(1)) if non2xx else 0
+    return result
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class Settings:
+    duration: int
+    warmup: int
+    connections: int
+    threads: int
+    server_cpu: int | None
+    client_cpu: int | None
+    start_timeout: float
+    stop_timeout: float
+
+
+@dataclass
+class Outcome:
+    server: str
+    ok: bool = False
+    error: str | None = None
+    command: list[str] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def pinned(cpu: int | None, command: list[str]) -> list[str]:
+    return ["taskset", "-c", str(cpu), *command] if cpu is not None else command
+
+
+def run_wrk(settings: Settings, port: int, seconds: int) -> str:
+    command = pinned(
+        settings.client_cpu,
+        [
+            "wrk",
+            f"-t{settings.threads}",
+            f"-c{settings.connections}",
+            f"-d{seconds}s",
+            "--latency",
+            f"http://127.0.0.1:{port}/",
+        ],
+    )
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=seconds + 30, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"wrk did not finish within {seconds + 30} s") from exc
+    if done.returncode != 0:
+        raise BenchError(f"wrk exited with code {done.returncode}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def bench_server(name: str, settings: Settings, logdir: Path) -> Outcome:
+    outcome = Outcome(server=name)
+    port = free_port()
+    command = server_command(name, port)
+    outcome.command = pinned(settings.server_cpu, command)
+    if not Path(command[0]).exists():
+        outcome.error = f"not installed: {command[0]} does not exist"
+        return outcome
+    log = logdir / f"{name}.log"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.pop("VIRTUAL_ENV", None)
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen(
+            outcome.command,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until_answers(proc, port, settings.start_timeout, log)
+        verify_response(port)
+        if settings.warmup > 0:
+            print(f"  warming up {settings.warmup} s")
+            run_wrk(settings, port, settings.warmup)
+            verify_response(port)
+        print(f"  measuring {settings.duration} s")
+        output = run_wrk(settings, port, settings.duration)
+        if proc.poll() is not None:
+            raise BenchError(f"server exited (code {proc.returncode}) during the run")
+        verify_response(port)
+        outcome.result = parse_wrk(output)
+        outcome.result["wrk_output"] = output
+        outcome.ok = True
+    except BenchError as exc:
+        outcome.error = str(exc)
+    finally:
+        stop_server(proc, settings.stop_timeout)
+    return outcome
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def version_of(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def wrk_version() -> str:
+    try:
+        done = subprocess.run(["wrk", "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    first = (done.stdout or done.stderr).strip().splitlines()
+    return first[0] if first else "unknown"
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def compute_ratios(outcomes: dict[str, Outcome]) -> dict[str, dict[str, float | None]]:
+    pyre = outcomes.get("pyre")
+    ratios = {}
+    for peer in ("uvicorn", "granian"):
+        if peer not in outcomes or pyre is None:
+            continue
+        other = outcomes[peer]
+        if pyre.ok and other.ok:
+            ours, theirs = pyre.result, other.result
+            ratios[f"pyre / {peer}"] = {
+                "requests_per_s": ratio(ours["requests_per_s"], theirs["requests_per_s"]),
+                "p99": ratio(ours["latency"]["p99_ms"], theirs["latency"]["p99_ms"]),
+            }
+        else:
+            ratios[f"pyre / {peer}"] = {"requests_per_s": None, "p99": None}
+    return ratios
+
+
+def format_table(outcomes: dict[str, Outcome], ratios: dict[str, dict[str, float | None]]) -> str:
+    rows = [("server", "requests/s", "p50", "p99")]
+    for name, outcome in outcomes.items():
+        if outcome.ok:
+            lat = outcome.result["latency"]
+            rows.append(
+                (
+                    name,
+                    f"{outcome.result['requests_per_s']:,.0f}",
+                    f"{lat['p50_ms']:.2f} ms",
+                    f"{lat['p99_ms']:.2f} ms",
+                )
+            )
+        else:
+            rows.append((name, "failed", "-", "-"))
+    for label, values in ratios.items():
+        rps, p99 = values["requests_per_s"], values["p99"]
+        rows.append(
+            (
+                label,
+                f"{rps:.2f}x" if rps is not None else "n/a",
+                "",
+                f"{p99:.2f}x" if p99 is not None else "n/a",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in range(1, 4)]
+        lines.append("  ".join(cells))
+        if index == 0 or (index == len(outcomes) and ratios):
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def write_chart(path: Path, outcomes: dict[str, Outcome], title: str) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no chart written", file=sys.stderr)
+        return False
+    measured = [o for o in outcomes.values() if o.ok]
+    if not measured:
+        return False
+    names = [o.server for o in measured]
+    values = [o.result["requests_per_s"] for o in measured]
+    palette = {"pyre": "#d9480f", "uvicorn": "#1c7ed6", "granian": "#37b24d"}
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    bars = ax.bar(names, values, color=[palette.get(n, "#868e96") for n in names])
+    for bar, value in zip(bars, values, strict=True):
+        ax.annotate(
+            f"{value:,.0f}",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            xytext=(0, 2),
+            textcoords="offset points",
+        )
+    ax.set_ylabel("requests/s (higher is better)")
+    ax.set_title(title, fontsize=9)
+    ax.set_ylim(0, max(values) * 1.15)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Side-by-side HTTP benchmark of Pyre, uvicorn and granian (hello world).",
+    )
+    parser.add_argument("--duration", type=int, default=10, help="measured seconds per server")
+    parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per server")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument(
+        "--servers",
+        default="pyre,uvicorn,granian",
+        help="comma-separated, from: " + ", ".join(KNOWN_SERVERS),
+    )
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--server-cpu", type=int, default=0, help="CPU the server is pinned to")
+    parser.add_argument("--client-cpu", type=int, default=1, help="CPU wrk is pinned to")
+    parser.add_argument(
+        "--start-timeout", type=float, default=20.0, help="seconds for a server to answer"
+    )
+    parser.add_argument(
+        "--stop-timeout", type=float, default=10.0, help="seconds after SIGINT before SIGKILL"
+    )
+    args = parser.parse_args(argv)
+    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    unknown = [s for s in servers if s not in KNOWN_SERVERS]
+    if not servers or unknown or len(set(servers)) != len(servers):
+        parser.error(f"--servers must name distinct servers from {', '.join(KNOWN_SERVERS)}")
+    if args.duration < 1 or args.warmup < 0 or args.connections < 1 or args.threads < 1:
+        parser.error("--duration and --connections must be >= 1, --warmup >= 0")
+    if args.connections < args.threads:
+        parser.error("--connections must be at least --threads (a wrk rule)")
+    args.servers = servers
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # progress and warnings in order
+    for tool in ("wrk", "taskset"):
+        if shutil.which(tool) is None:
+            print(f"error: {tool} is not installed (scripts/bench.sh installs it)", file=sys.stderr)
+            return 2
+    available = sorted(os.sched_getaffinity(0))
+    server_cpu: int | None = args.server_cpu
+    client_cpu: int | None = args.client_cpu
+    if server_cpu not in available or client_cpu not in available or server_cpu == client_cpu:
+        print(
+            f"warning: CPUs {args.server_cpu} and {args.client_cpu} are not two distinct "
+            f"available CPUs (available: {available}); running unpinned",
+            file=sys.stderr,
+        )
+        server_cpu = client_cpu = None
+    settings = Settings(
+        duration=args.duration,
+        warmup=args.warmup,
+        connections=args.connections,
+        threads=args.threads,
+        server_cpu=server_cpu,
+        client_cpu=client_cpu,
+        start_timeout=args.start_timeout,
+        stop_timeout=args.stop_timeout,
+    )
+    load_before = os.getloadavg()
+    if load_before[0] > 0.5:
+        print(
+            f"warning: the machine is busy (load average {load_before[0]:.2f}): other work "
+            "competes for the CPUs and lowers every figure; ratios suffer less",
+            file=sys.stderr,
+        )
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    print(
+        f"hello-world ASGI, wrk -t{settings.threads} -c{settings.connections} "
+        f"-d{settings.duration}s (warm-up {settings.warmup} s), "
+        f"server on CPU {server_cpu}, wrk on CPU {client_cpu}"
+    )
+
+    outcomes: dict[str, Outcome] = {}
+    with tempfile.TemporaryDirectory(prefix="pyre-bench-") as logdir:
+        for name in args.servers:
+            print(f"{name}:")
+            outcome = bench_server(name, settings, Path(logdir))
+            outcomes[name] = outcome
+            if outcome.ok:
+                r = outcome.result
+                print(
+                    f"  {r['requests_per_s']:,.0f} requests/s, "
+                    f"p50 {r['latency']['p50_ms']:.2f} ms, p99 {r['latency']['p99_ms']:.2f} ms"
+                )
+                errors = sum(r["socket_errors"].values()) + r["non_2xx_3xx"]
+                if errors:
+                    print(
+                        f"  warning: {r['socket_errors']} socket errors, "
+                        f"{r['non_2xx_3xx']} non-2xx/3xx responses"
+                    )
+            else:
+                label = "Pyre's server" if name == "pyre" else name
+                print(f"  {label} is UNAVAILABLE: {outcome.error}")
+
+    ratios = compute_ratios(outcomes)
+    print()
+    print(format_table(outcomes, ratios))
+
+    versions = {
+        name: {dist: version_of(dist) for dist in DISTRIBUTIONS[name]} for name in args.servers
+    }
+    machine = {
+        "cpu_model": cpu_model(),
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "wrk": wrk_version(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    report = {
+        "benchmark": "http-hello-asgi",
+        "timestamp_utc": stamp,
+        "machine": machine,
+        "settings": {
+            "duration_s": settings.duration,
+            "warmup_s": settings.warmup,
+            "connections": settings.connections,
+            "wrk_threads": settings.threads,
+            "server_cpu": server_cpu,
+            "client_cpu": client_cpu,
+            "app": APP,
+        },
+        "versions": versions,
+        "results": {
+            name: {
+                "ok": o.ok,
+                "error": o.error,
+                "command": o.command,
+                **o.result,
+            }
+            for name, o in outcomes.items()
+        },
+        "ratios": ratios,
+    }
+    output: Path = args.output
+    output.mkdir(parents=True, exist_ok=True)
+    json_path = output / f"http-{stamp}.json"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    shutil.copyfile(json_path, output / "latest.json")
+    print(f"\nwrote {json_path}")
+    png_path = output / f"http-{stamp}.png"
+    title = (
+        f"hello-world ASGI, 1 server core, wrk -c{settings.connections} "
+        f"-d{settings.duration}s\n{machine['cpu_model']}, {machine['nproc']} CPUs, "
+        f"Python {machine['python']}, {stamp}"
+    )
+    if write_chart(png_path, outcomes, title):
+        shutil.copyfile(png_path, output / "latest.png")
+        print(f"wrote {png_path}")
+
+    failed = [name for name, o in outcomes.items() if not o.ok]
+    if failed:
+        print(f"\nnot measured: {', '.join(failed)}", file=sys.stderr)
+    return 1 if len(failed) == len(outcomes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

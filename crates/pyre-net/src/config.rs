@@ -1,0 +1,62 @@
+//! The runtime's settings, each with its default and the reason for it.
+
+use std::time::Duration;
+
+use pyre_h1::Limits;
+
+/// Default keep-alive idle timeout: longer than the idle timeouts of common load
+/// balancers (AWS ALB 60 s), so that the proxy closes an idle connection first and no
+/// request races a server-side close.
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(75);
+
+/// Default time allowed to receive a whole request head once its first byte arrived
+/// (slowloris defence); a partial head then gets 408 and the connection closes.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a closing connection keeps reading (and discarding) after its last
+/// response, so that unread request bytes do not make the kernel reset the
+/// connection and destroy the response before the client read it.
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Default listen backlog.
+pub const DEFAULT_BACKLOG: i32 = 2048;
+
+/// Request body bytes buffered for the application before reading from the socket
+/// pauses (read backpressure).
+pub const DEFAULT_READ_HIGH_WATER: usize = 64 * 1024;
+
+/// Initial capacity of a connection's read buffer: enough for most request heads.
+pub const INITIAL_READ_BUFFER: usize = 8 * 1024;
+
+/// Most readiness events taken from the poll in one call.
+pub const EVENTS_PER_POLL: usize = 1024;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Codec limits (head size, target, header count, body size...).
+    pub limits: Limits,
+    /// See [`DEFAULT_KEEP_ALIVE_TIMEOUT`].
+    pub keep_alive_timeout: Duration,
+    /// See [`DEFAULT_HEADER_TIMEOUT`].
+    pub header_timeout: Duration,
+    /// Requests in flight beyond which new requests get 503 and the connection
+    /// closes; `None` for no limit.
+    pub limit_concurrency: Option<usize>,
+    /// See [`DEFAULT_READ_HIGH_WATER`].
+    pub read_high_water: usize,
+    /// Report protocol errors as events (for debug logging).
+    pub report_protocol_errors: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            limits: Limits::default(),
+            keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            limit_concurrency: None,
+            read_high_water: DEFAULT_READ_HIGH_WATER,
+            report_protocol_errors: false,
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! One client connection: its socket, buffers, and where it is in the HTTP/1.1
+//! exchange.
+//!
+//! How it works: [`Phase`] is the whole state machine. A connection waits idle,
+//! reads a head, has one request in flight (reading the body as the application asks
+//! for it), possibly drains a body the application did not read, and then either
+//! starts over (keep-alive; pipelined bytes already buffered are parsed at once) or
+//! closes: flush the last response, shut down the write side, and linger reading for
+//! a moment so unread request bytes cannot make the kernel reset the connection
+//! before the client has the response.
+//!
+//! Buffer layout while a request is in flight: `read_buf[..head_len]` is the request
+//! head (the parsed head's spans point into it), `read_buf[body_pos..]` the bytes not
+//! yet consumed (body, then possibly pipelined requests).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use pyre_h1::{BodyDecoder, Framing, RequestHead};
+
+use crate::listener::Stream;
+
+/// Where a connection is in its life. Transitions live in `server.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Keep-alive: no byte of the next request yet (deadline: keep-alive timeout).
+    Idle,
+    /// Part of a head received (deadline: header timeout, then 408).
+    ReadingHead,
+    /// A request was handed to the application and its response is not complete.
+    InFlight,
+    /// The response is complete but the application left request body unread; it
+    /// is read and discarded before the next request.
+    Draining,
+    /// Writing the last response; then the write side is shut down.
+    Closing,
+    /// Write side shut down; reading and discarding until EOF or a short deadline.
+    Lingering,
+}
+
+/// The response side of the request in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseState {
+    NotStarted,
+    /// Head written; body bytes written so far.
+    Streaming {
+        framing: Framing,
+        sent: u64,
+    },
+    Complete,
+}
+
+pub struct Connection {
+    pub stream: Stream,
+    pub peer: Option<SocketAddr>,
+    pub listener: usize,
+    pub phase: Phase,
+    /// Counts requests on this connection; with the slab index it names a request,
+    /// so a stale handle from an earlier request cannot touch a later one.
+    pub seq: u32,
+    pub read_buf: Vec<u8>,
+    pub body_pos: usize,
+    pub head: Option<RequestHead>,
+    /// The body decoder while request body remains; `None` once it ended.
+    pub body: Option<BodyDecoder>,
+    pub write_buf: Vec<u8>,
+    pub write_pos: usize,
+    pub response: ResponseState,
+    /// The request allows another one after it, and nothing since said otherwise.
+    pub keep_alive: bool,
+    pub deadline: Option<Instant>,
+    /// We stopped reading because the buffer is full (read backpressure); no event
+    /// will come for bytes already in the kernel, so reading resumes explicitly.
+    pub read_paused: bool,
+    /// The peer closed its sending side (EOF).
+    pub read_closed: bool,
+    /// WRITABLE interest is registered (only while the out-buffer holds bytes).
+    pub write_interest: bool,
+    /// The application waits for body bytes: report new ones.
+    pub body_wanted: bool,
+    pub continue_sent: bool,
+    pub disconnect_reported: bool,
+}
+
+impl Connection {
+    pub fn new(stream: Stream, peer: Option<SocketAddr>, listener: usize) -> Self {
+        Connection {
+            stream,
+            peer,
+            listener,
+            phase: Phase::Idle,
+            seq: 0,
+            read_buf: Vec::new(),
+            body_pos: 0,
+            head: None,
+            body: None,
+            write_buf: Vec::new(),
+            write_pos: 0,
+            response: ResponseState::NotStarted,
+            keep_alive: true,
+            deadline: None,
+            read_paused: false,
+            read_closed: false,
+            write_interest: false,
+            body_wanted: false,
+            continue_sent: false,
+            disconnect_reported: false,
+        }
+    }
+
+    /// Bytes waiting in the out-buffer.
+    pub fn pending_write(&self) -> usize {
+        self.write_buf.len() - self.write_pos
+    }
+
+    /// The most bytes the read buffer may hold in the current phase.
+    pub fn read_limit(&self, max_head: usize, high_water: usize) -> usize {
+        match self.phase {
+            Phase::Idle | Phase::ReadingHead => max_head + 1,
+            Phase::InFlight | Phase::Draining => self.body_pos + high_water,
+            Phase::Closing => 0,
+            Phase::Lingering => high_water,
+        }
+    }
+}

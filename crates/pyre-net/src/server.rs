@@ -1,0 +1,881 @@
+//! The runtime: a `mio::Poll` over the listeners and connections, driven by whoever
+//! owns the loop (Pyre's Python layer watches [`Server::poll_fd`] from asyncio).
+//!
+//! How it works: [`Server::process`] drains readiness events in batches with a zero
+//! timeout: it accepts, reads, parses heads, flushes out-buffers and closes, and
+//! queues an [`Event`] for each thing the application must hear about (a request, body
+//! bytes it waits for, a disconnect). The application answers through
+//! [`Server::read_body`], [`Server::start_response`] and [`Server::send_body`], which
+//! act at once (write-through: bytes go to the socket in the same call and only what
+//! the kernel refuses is buffered). Completing a response may parse the next
+//! pipelined request and queue its event; [`Server::has_events`] tells the caller to
+//! drain again. Deadlines are swept by [`Server::tick`], called about once a second.
+//!
+//! Readiness is edge-triggered: after `WouldBlock` we wait for the next event, and
+//! whenever we stop reading ourselves (a full buffer) we resume by reading at once.
+
+use std::collections::VecDeque;
+use std::io::{self, ErrorKind};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Instant, SystemTime};
+
+use mio::{Events, Interest, Poll, Token};
+use pyre_h1::{
+    encode_chunk, encode_last_chunk, encode_response_head, parse_request, BodyDecoder, BodyEvent, DateCache,
+    Framing, ParseError, RequestHead, ResponseContext,
+};
+use slab::Slab;
+
+use crate::buffers::{read_into, BufferPool, ReadResult};
+use crate::config::{ServerConfig, EVENTS_PER_POLL, LINGER_TIMEOUT};
+use crate::connection::{Connection, Phase, ResponseState};
+use crate::listener::{BindAddr, Listener, LocalAddr};
+
+/// Names one request: the connection's slab index and the request's sequence
+/// number on it. Packed into a `u64` for the bindings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestKey {
+    pub index: u32,
+    pub seq: u32,
+}
+
+impl RequestKey {
+    pub fn to_u64(self) -> u64 {
+        (u64::from(self.seq) << 32) | u64::from(self.index)
+    }
+    pub fn from_u64(v: u64) -> Self {
+        RequestKey {
+            index: v as u32,
+            seq: (v >> 32) as u32,
+        }
+    }
+}
+
+/// What the application must hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A request head arrived; read it with [`Server::request`].
+    Request(RequestKey),
+    /// Body bytes (or the body's end) arrived for a request whose application waits.
+    BodyReady(RequestKey),
+    /// The client went away (or closed its side) while the request was in flight.
+    Disconnect(RequestKey),
+    /// A request was refused by the codec (only when `report_protocol_errors`).
+    ProtocolError {
+        peer: Option<SocketAddr>,
+        status: u16,
+        reason: &'static str,
+    },
+}
+
+/// The result of [`Server::read_body`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyRead {
+    /// Bytes were appended to the output; `more` says whether body remains.
+    Data { more: bool },
+    /// Nothing yet; a [`Event::BodyReady`] will follow.
+    Pending,
+    /// The body had already ended.
+    Done,
+}
+
+/// Why a call on a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The connection is gone (or this request is no longer the current one).
+    Disconnected,
+    /// The application broke HTTP framing; the connection was closed.
+    Protocol(&'static str),
+}
+
+/// A view of a request in flight.
+pub struct RequestView<'a> {
+    pub head: &'a RequestHead,
+    pub buf: &'a [u8],
+    pub peer: Option<SocketAddr>,
+    pub local: &'a LocalAddr,
+}
+
+const LISTENER_TOKEN_BASE: usize = usize::MAX / 2;
+
+pub struct Server {
+    poll: Poll,
+    events: Events,
+    listeners: Vec<(Listener, LocalAddr)>,
+    conns: Slab<Connection>,
+    pool: BufferPool,
+    config: ServerConfig,
+    date: DateCache,
+    now: Instant,
+    queue: VecDeque<Event>,
+    in_flight: usize,
+    shutting_down: bool,
+}
+
+impl Server {
+    pub fn new(config: ServerConfig) -> io::Result<Server> {
+        Ok(Server {
+            poll: Poll::new()?,
+            events: Events::with_capacity(EVENTS_PER_POLL),
+            listeners: Vec::new(),
+            conns: Slab::new(),
+            pool: BufferPool::default(),
+            config,
+            date: DateCache::new(),
+            now: Instant::now(),
+            queue: VecDeque::new(),
+            in_flight: 0,
+            shutting_down: false,
+        })
+    }
+
+    /// Binds a listener and starts accepting on it; returns the bound address.
+    pub fn listen(&mut self, addr: &BindAddr, backlog: i32) -> io::Result<LocalAddr> {
+        let mut listener = Listener::bind(addr, backlog)?;
+        let local = listener.local_addr()?;
+        let token = Token(LISTENER_TOKEN_BASE + self.listeners.len());
+        self.poll
+            .registry()
+            .register(&mut listener, token, Interest::READABLE)?;
+        self.listeners.push((listener, local.clone()));
+        Ok(local)
+    }
+
+    /// The poll's file descriptor: readable when events are ready.
+    pub fn poll_fd(&self) -> RawFd {
+        self.poll.as_raw_fd()
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Requests handed to the application whose responses are not complete.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn has_events(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    pub fn pop_event(&mut self) -> Option<Event> {
+        self.queue.pop_front()
+    }
+
+    /// Handles every ready event, polling with a zero timeout until none is left.
+    pub fn process(&mut self) -> io::Result<()> {
+        self.now = Instant::now();
+        loop {
+            match self.poll.poll(&mut self.events, Some(std::time::Duration::ZERO)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            if self.events.is_empty() {
+                return Ok(());
+            }
+            let ready: Vec<(Token, bool, bool, bool)> = self
+                .events
+                .iter()
+                .map(|e| {
+                    (
+                        e.token(),
+                        e.is_readable() || e.is_read_closed() || e.is_error(),
+                        e.is_writable() || e.is_write_closed(),
+                        e.is_error(),
+                    )
+                })
+                .collect();
+            for (token, readable, writable, error) in ready {
+                if token.0 >= LISTENER_TOKEN_BASE {
+                    self.accept(token.0 - LISTENER_TOKEN_BASE);
+                    continue;
+                }
+                let id = token.0;
+                if error && !readable {
+                    self.close(id);
+                    continue;
+                }
+                if writable && self.conns.contains(id) {
+                    self.on_writable(id);
+                }
+                if readable && self.conns.contains(id) {
+                    self.on_readable(id);
+                }
+            }
+            if self.events.iter().count() < EVENTS_PER_POLL {
+                return Ok(());
+            }
+        }
+    }
+
+    fn accept(&mut self, listener: usize) {
+        loop {
+            let accepted = match self.listeners.get(listener) {
+                Some((l, _)) => l.accept(),
+                None => return,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    let entry = self.conns.vacant_entry();
+                    let id = entry.key();
+                    let mut conn = Connection::new(stream, peer, listener);
+                    if self
+                        .poll
+                        .registry()
+                        .register(&mut conn.stream, Token(id), Interest::READABLE)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    conn.deadline = Some(self.now + self.config.header_timeout);
+                    entry.insert(conn);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted || e.kind() == ErrorKind::ConnectionAborted => {}
+                // Out of file descriptors or memory: stop accepting for this batch;
+                // the pending connections stay in the backlog.
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Reads what the phase allows, then advances the state machine.
+    fn on_readable(&mut self, id: usize) {
+        let eof = self.fill(id);
+        let conn = &mut self.conns[id];
+        match conn.phase {
+            Phase::Idle | Phase::ReadingHead => {
+                if !conn.read_buf.is_empty() {
+                    self.parse_next(id);
+                }
+                if eof && self.conns.contains(id) {
+                    let conn = &self.conns[id];
+                    if matches!(conn.phase, Phase::Idle | Phase::ReadingHead) {
+                        self.close(id);
+                    }
+                }
+            }
+            Phase::InFlight => {
+                if conn.body_wanted && (conn.read_buf.len() > conn.body_pos || eof) {
+                    conn.body_wanted = false;
+                    let key = key_of(id, conn);
+                    self.queue.push_back(Event::BodyReady(key));
+                }
+                if eof {
+                    conn.keep_alive = false;
+                    if !conn.disconnect_reported {
+                        conn.disconnect_reported = true;
+                        let key = key_of(id, conn);
+                        self.queue.push_back(Event::Disconnect(key));
+                    }
+                }
+            }
+            Phase::Draining => {
+                self.drain(id);
+                if eof && self.conns.contains(id) {
+                    self.close(id);
+                }
+            }
+            Phase::Closing => {}
+            Phase::Lingering => {
+                conn.read_buf.clear();
+                if eof {
+                    self.close(id);
+                }
+            }
+        }
+    }
+
+    /// Reads into the connection's buffer up to its phase's limit. Returns true on
+    /// EOF; closes the connection on a read error.
+    fn fill(&mut self, id: usize) -> bool {
+        let max_head = self.config.limits.max_head_bytes;
+        let high_water = self.config.read_high_water;
+        let conn = &mut self.conns[id];
+        if conn.read_closed {
+            return true;
+        }
+        if conn.read_buf.capacity() == 0 {
+            conn.read_buf = self.pool.take();
+        }
+        loop {
+            let limit = conn.read_limit(max_head, high_water);
+            if conn.read_buf.len() >= limit {
+                conn.read_paused = conn.phase != Phase::Closing;
+                return false;
+            }
+            let fd = conn.stream.raw_fd();
+            let room = limit - conn.read_buf.len();
+            match read_into(fd, &mut conn.read_buf, room) {
+                ReadResult::Read(_) => {
+                    if conn.phase == Phase::Lingering {
+                        conn.read_buf.clear();
+                    }
+                }
+                ReadResult::WouldBlock => {
+                    conn.read_paused = false;
+                    return false;
+                }
+                ReadResult::Eof => {
+                    conn.read_paused = false;
+                    conn.read_closed = true;
+                    return true;
+                }
+                ReadResult::Failed => {
+                    conn.read_closed = true;
+                    conn.keep_alive = false;
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Parses the next head from the read buffer (Idle or ReadingHead phase).
+    fn parse_next(&mut self, id: usize) {
+        let conn = &mut self.conns[id];
+        match parse_request(&conn.read_buf, &self.config.limits) {
+            Ok(None) => {
+                if conn.phase == Phase::Idle {
+                    conn.phase = Phase::ReadingHead;
+                    conn.deadline = Some(self.now + self.config.header_timeout);
+                }
+            }
+            Ok(Some(head)) => {
+                conn.seq = conn.seq.wrapping_add(1);
+                conn.body_pos = head.head_len;
+                conn.body = match head.framing {
+                    Framing::Empty => None,
+                    framing => Some(BodyDecoder::new(framing, &self.config.limits)),
+                };
+                conn.keep_alive = head.keep_alive && !self.shutting_down;
+                conn.head = Some(head);
+                conn.response = ResponseState::NotStarted;
+                conn.continue_sent = false;
+                conn.body_wanted = false;
+                conn.disconnect_reported = false;
+                conn.deadline = None;
+                conn.phase = Phase::InFlight;
+                self.in_flight += 1;
+                if self
+                    .config
+                    .limit_concurrency
+                    .is_some_and(|limit| self.in_flight > limit)
+                {
+                    self.in_flight -= 1;
+                    conn.phase = Phase::Closing;
+                    conn.head = None;
+                    self.write_error(id, 503, "server busy: too many requests in flight");
+                    return;
+                }
+                let key = key_of(id, conn);
+                self.queue.push_back(Event::Request(key));
+            }
+            Err(e) => self.refuse(id, e),
+        }
+    }
+
+    /// Answers a request the codec refused, and closes.
+    fn refuse(&mut self, id: usize, error: ParseError) {
+        if self.config.report_protocol_errors {
+            self.queue.push_back(Event::ProtocolError {
+                peer: self.conns[id].peer,
+                status: error.status().code(),
+                reason: error.reason(),
+            });
+        }
+        self.write_error(id, error.status().code(), error.reason());
+    }
+
+    /// Writes a short plain-text error response with `Connection: close`, then
+    /// closes the connection after the flush.
+    fn write_error(&mut self, id: usize, status: u16, reason: &str) {
+        self.date.update(SystemTime::now());
+        let conn = &mut self.conns[id];
+        if conn.write_buf.capacity() == 0 {
+            conn.write_buf = self.pool.take();
+        }
+        conn.phase = Phase::Closing;
+        conn.keep_alive = false;
+        let body_len = reason.len() as u64 + 1;
+        let headers = [(&b"content-type"[..], &b"text/plain; charset=utf-8"[..])];
+        if encode_response_head(
+            &mut conn.write_buf,
+            &ResponseContext::for_error(),
+            status,
+            headers,
+            Some(body_len),
+            self.date.value(),
+        )
+        .is_ok()
+        {
+            conn.write_buf.extend_from_slice(reason.as_bytes());
+            conn.write_buf.push(b'\n');
+        }
+        self.flush(id);
+    }
+
+    /// Writes the out-buffer; registers for writability when the kernel refuses
+    /// some, and finishes a closing connection once everything is out.
+    fn flush(&mut self, id: usize) {
+        let conn = &mut self.conns[id];
+        while conn.write_pos < conn.write_buf.len() {
+            match conn.stream.write(&conn.write_buf[conn.write_pos..]) {
+                Ok(0) => break,
+                Ok(n) => conn.write_pos += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    if !conn.write_interest {
+                        conn.write_interest = true;
+                        let _ = self.poll.registry().reregister(
+                            &mut conn.stream,
+                            Token(id),
+                            Interest::READABLE | Interest::WRITABLE,
+                        );
+                    }
+                    return;
+                }
+                Err(_) => {
+                    self.close(id);
+                    return;
+                }
+            }
+        }
+        conn.write_buf.clear();
+        conn.write_pos = 0;
+        if conn.write_interest {
+            conn.write_interest = false;
+            let _ = self
+                .poll
+                .registry()
+                .reregister(&mut conn.stream, Token(id), Interest::READABLE);
+        }
+        if conn.phase == Phase::Closing {
+            self.linger(id);
+        }
+    }
+
+    fn on_writable(&mut self, id: usize) {
+        if self.conns[id].pending_write() > 0 {
+            self.flush(id);
+        }
+    }
+
+    /// Shuts down the write side and keeps reading (discarding) until EOF or
+    /// [`LINGER_TIMEOUT`], so the response is not destroyed by a reset.
+    fn linger(&mut self, id: usize) {
+        let conn = &mut self.conns[id];
+        let _ = conn.stream.shutdown_write();
+        conn.phase = Phase::Lingering;
+        conn.read_buf.clear();
+        conn.deadline = Some(self.now + LINGER_TIMEOUT);
+        if conn.read_closed || self.fill(id) {
+            self.close(id);
+        }
+    }
+
+    /// Removes a connection; reports a disconnect if a request was in flight.
+    fn close(&mut self, id: usize) {
+        let Some(mut conn) = self.conns.try_remove(id) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        if conn.phase == Phase::InFlight {
+            self.in_flight -= 1;
+            if !conn.disconnect_reported {
+                self.queue.push_back(Event::Disconnect(key_of(id, &conn)));
+            }
+        }
+        self.pool.give(std::mem::take(&mut conn.read_buf));
+        self.pool.give(std::mem::take(&mut conn.write_buf));
+    }
+
+    /// The connection's current request, if `key` still names it.
+    fn current(&mut self, key: RequestKey) -> Result<&mut Connection, SendError> {
+        current_in(&mut self.conns, key)
+    }
+
+    /// The head and addresses of a request in flight.
+    pub fn request(&self, key: RequestKey) -> Option<RequestView<'_>> {
+        let conn = self.conns.get(key.index as usize)?;
+        if conn.seq != key.seq || conn.phase != Phase::InFlight {
+            return None;
+        }
+        Some(RequestView {
+            head: conn.head.as_ref()?,
+            buf: &conn.read_buf,
+            peer: conn.peer,
+            local: &self.listeners[conn.listener].1,
+        })
+    }
+
+    /// Moves the request body bytes available now into `out`. Reads from the
+    /// socket at once if reading had paused on a full buffer, and sends
+    /// `100 Continue` the first time the application waits for a body the client
+    /// holds back.
+    pub fn read_body(&mut self, key: RequestKey, out: &mut Vec<u8>) -> Result<BodyRead, SendError> {
+        let id = key.index as usize;
+        let start_len = out.len();
+        loop {
+            let conn = self.current(key)?;
+            let Some(decoder) = conn.body.as_mut() else {
+                return Ok(if out.len() > start_len {
+                    BodyRead::Data { more: false }
+                } else {
+                    BodyRead::Done
+                });
+            };
+            let mut ended = false;
+            while conn.body_pos < conn.read_buf.len() {
+                match decoder.decode(&conn.read_buf[conn.body_pos..]) {
+                    Ok((n, BodyEvent::Data(range))) => {
+                        out.extend_from_slice(&conn.read_buf[conn.body_pos..][range]);
+                        conn.body_pos += n;
+                    }
+                    Ok((n, BodyEvent::NeedMore)) => {
+                        conn.body_pos += n;
+                        break;
+                    }
+                    Ok((n, BodyEvent::End)) => {
+                        conn.body_pos += n;
+                        ended = true;
+                        break;
+                    }
+                    Err(e) => {
+                        self.body_error(id, e);
+                        return Err(SendError::Disconnected);
+                    }
+                }
+            }
+            if !ended && decoder.is_done() {
+                ended = true;
+            }
+            if ended {
+                conn.body = None;
+            }
+            compact(conn);
+            if conn.read_paused && !ended {
+                let eof = self.fill(id);
+                let conn = &mut self.conns[id];
+                if conn.read_buf.len() > conn.body_pos {
+                    continue;
+                }
+                if eof {
+                    // The client closed before the body ended.
+                    return Err(SendError::Disconnected);
+                }
+            }
+            let conn = &mut self.conns[id];
+            if out.len() > start_len {
+                return Ok(BodyRead::Data { more: !ended });
+            }
+            if ended {
+                return Ok(BodyRead::Done);
+            }
+            if conn.read_closed {
+                return Err(SendError::Disconnected);
+            }
+            conn.body_wanted = true;
+            let expects = conn.head.as_ref().is_some_and(|h| h.expect_continue);
+            if expects && !conn.continue_sent && conn.response == ResponseState::NotStarted {
+                conn.continue_sent = true;
+                if conn.write_buf.capacity() == 0 {
+                    conn.write_buf = self.pool.take();
+                }
+                conn.write_buf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                self.flush(id);
+            }
+            return Ok(BodyRead::Pending);
+        }
+    }
+
+    /// A malformed request body: answer 400 if nothing was sent yet, else close.
+    fn body_error(&mut self, id: usize, error: ParseError) {
+        let conn = &mut self.conns[id];
+        self.in_flight -= 1;
+        conn.disconnect_reported = true;
+        if conn.response == ResponseState::NotStarted {
+            conn.phase = Phase::Closing;
+            self.refuse(id, error);
+        } else {
+            conn.phase = Phase::Closing;
+            self.close(id);
+        }
+    }
+
+    /// Writes the response head. `body_len` is the whole body's size when known.
+    pub fn start_response<I, N, V>(
+        &mut self,
+        key: RequestKey,
+        status: u16,
+        headers: I,
+        body_len: Option<u64>,
+    ) -> Result<(), SendError>
+    where
+        I: IntoIterator<Item = (N, V)>,
+        N: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        let shutting_down = self.shutting_down;
+        self.date.update(SystemTime::now());
+        let conn = current_in(&mut self.conns, key)?;
+        if conn.response != ResponseState::NotStarted {
+            return Err(SendError::Protocol("response already started"));
+        }
+        let head = conn.head.as_ref().ok_or(SendError::Disconnected)?;
+        let mut ctx = head.response_context();
+        ctx.keep_alive = conn.keep_alive && !shutting_down;
+        if conn.write_buf.capacity() == 0 {
+            conn.write_buf = self.pool.take();
+        }
+        let encoded = encode_response_head(
+            &mut conn.write_buf,
+            &ctx,
+            status,
+            headers,
+            body_len,
+            self.date.value(),
+        )
+        .map_err(|e| SendError::Protocol(e.reason()))?;
+        conn.keep_alive = encoded.keep_alive;
+        conn.response = ResponseState::Streaming {
+            framing: encoded.framing,
+            sent: 0,
+        };
+        Ok(())
+    }
+
+    /// Writes body bytes; `more == false` completes the response.
+    pub fn send_body(&mut self, key: RequestKey, data: &[u8], more: bool) -> Result<(), SendError> {
+        let id = key.index as usize;
+        let conn = self.current(key)?;
+        let ResponseState::Streaming { framing, sent } = conn.response else {
+            return Err(SendError::Protocol(if conn.response == ResponseState::Complete {
+                "response already complete"
+            } else {
+                "response not started"
+            }));
+        };
+        let sent = sent + data.len() as u64;
+        let violation = match framing {
+            Framing::Length(n) if sent > n => Some("response body longer than its Content-Length"),
+            Framing::Length(n) if !more && sent < n => Some("response body shorter than its Content-Length"),
+            _ => None,
+        };
+        if let Some(message) = violation {
+            self.abort_key(key);
+            return Err(SendError::Protocol(message));
+        }
+        let conn = &mut self.conns[id];
+        match framing {
+            Framing::Empty => {}
+            Framing::Length(_) | Framing::CloseDelimited => conn.write_buf.extend_from_slice(data),
+            Framing::Chunked => {
+                encode_chunk(&mut conn.write_buf, data);
+                if !more {
+                    let _ = encode_last_chunk(&mut conn.write_buf, std::iter::empty::<(&[u8], &[u8])>());
+                }
+            }
+        }
+        conn.response = if more {
+            ResponseState::Streaming { framing, sent }
+        } else {
+            ResponseState::Complete
+        };
+        if !more {
+            self.finish(id);
+        }
+        if self.conns.contains(id) {
+            self.flush(id);
+        }
+        // A write error closes the connection: a stream in progress learns it now; a
+        // completed response was handed to the kernel as far as it would go.
+        if more && !self.conns.contains(id) {
+            return Err(SendError::Disconnected);
+        }
+        Ok(())
+    }
+
+    /// The response is complete: keep the connection for the next request, or
+    /// close it after the flush.
+    fn finish(&mut self, id: usize) {
+        self.in_flight -= 1;
+        let conn = &mut self.conns[id];
+        if conn.keep_alive && !self.shutting_down && !conn.read_closed {
+            if conn.body.is_some() {
+                conn.phase = Phase::Draining;
+                conn.deadline = Some(self.now + self.config.keep_alive_timeout);
+                self.drain(id);
+            } else {
+                self.next_request(id);
+            }
+        } else {
+            conn.phase = Phase::Closing;
+            conn.deadline = Some(Instant::now() + self.config.keep_alive_timeout);
+        }
+    }
+
+    /// Discards request body the application did not read; then the next request.
+    fn drain(&mut self, id: usize) {
+        loop {
+            let conn = &mut self.conns[id];
+            let Some(decoder) = conn.body.as_mut() else {
+                return self.next_request(id);
+            };
+            match decoder.decode(&conn.read_buf[conn.body_pos..]) {
+                Ok((n, BodyEvent::Data(_))) => conn.body_pos += n,
+                Ok((n, BodyEvent::NeedMore)) => {
+                    conn.body_pos += n;
+                    conn.read_buf.clear();
+                    conn.body_pos = 0;
+                    if !conn.read_paused {
+                        return;
+                    }
+                    if self.fill(id) {
+                        return self.close(id);
+                    }
+                }
+                Ok((n, BodyEvent::End)) => {
+                    conn.body_pos += n;
+                    conn.body = None;
+                    return self.next_request(id);
+                }
+                Err(_) => {
+                    conn.phase = Phase::Closing;
+                    return self.linger(id);
+                }
+            }
+        }
+    }
+
+    /// Starts over on a keep-alive connection; parses pipelined bytes at once.
+    fn next_request(&mut self, id: usize) {
+        let conn = &mut self.conns[id];
+        conn.head = None;
+        conn.body = None;
+        conn.read_buf.drain(..conn.body_pos.min(conn.read_buf.len()));
+        conn.body_pos = 0;
+        conn.phase = Phase::Idle;
+        conn.deadline = Some(self.now + self.config.keep_alive_timeout);
+        let paused = conn.read_paused;
+        if paused {
+            self.fill(id);
+        }
+        let conn = &mut self.conns[id];
+        if conn.read_buf.is_empty() {
+            if conn.pending_write() == 0 {
+                self.pool.give(std::mem::take(&mut conn.write_buf));
+                conn.write_pos = 0;
+            }
+            self.pool.give(std::mem::take(&mut conn.read_buf));
+            if conn.read_closed {
+                self.close(id);
+            }
+        } else {
+            self.parse_next(id);
+        }
+    }
+
+    /// Ends the request in flight by closing the connection (the application failed
+    /// after the response started, or broke framing).
+    pub fn abort(&mut self, key: RequestKey) {
+        self.abort_key(key);
+    }
+
+    fn abort_key(&mut self, key: RequestKey) {
+        if self.current(key).is_ok() {
+            let conn = &mut self.conns[key.index as usize];
+            conn.disconnect_reported = true;
+            self.close(key.index as usize);
+        }
+    }
+
+    /// Whether the response of `key` has started (head written).
+    pub fn response_started(&self, key: RequestKey) -> bool {
+        self.conns
+            .get(key.index as usize)
+            .is_some_and(|c| c.seq == key.seq && c.response != ResponseState::NotStarted)
+    }
+
+    /// Sweeps deadlines: idle keep-alive connections close, slow heads get 408,
+    /// lingering closes end.
+    pub fn tick(&mut self) {
+        self.now = Instant::now();
+        self.date.update(SystemTime::now());
+        let expired: Vec<(usize, Phase)> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.deadline.is_some_and(|d| d <= self.now))
+            .map(|(id, c)| (id, c.phase))
+            .collect();
+        for (id, phase) in expired {
+            match phase {
+                Phase::ReadingHead => self.write_error(id, 408, "request head not received in time"),
+                Phase::InFlight => {}
+                _ => self.close(id),
+            }
+        }
+    }
+
+    /// Stops accepting and closes connections with nothing in flight; requests in
+    /// flight finish and their connections close after the response.
+    pub fn begin_shutdown(&mut self) {
+        self.shutting_down = true;
+        for (mut listener, _) in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let idle: Vec<usize> = self
+            .conns
+            .iter_mut()
+            .filter_map(|(id, c)| {
+                c.keep_alive = false;
+                matches!(c.phase, Phase::Idle | Phase::ReadingHead | Phase::Draining).then_some(id)
+            })
+            .collect();
+        for id in idle {
+            self.close(id);
+        }
+    }
+
+    /// Closes every connection at once (the shutdown deadline passed).
+    pub fn close_all(&mut self) {
+        let ids: Vec<usize> = self.conns.iter().map(|(id, _)| id).collect();
+        for id in ids {
+            self.close(id);
+        }
+    }
+}
+
+/// The connection whose current request `key` names.
+fn current_in(conns: &mut Slab<Connection>, key: RequestKey) -> Result<&mut Connection, SendError> {
+    match conns.get_mut(key.index as usize) {
+        Some(conn) if conn.seq == key.seq && conn.phase == Phase::InFlight => Ok(conn),
+        _ => Err(SendError::Disconnected),
+    }
+}
+
+fn key_of(id: usize, conn: &Connection) -> RequestKey {
+    RequestKey {
+        index: id as u32,
+        seq: conn.seq,
+    }
+}
+
+/// Moves unconsumed bytes down to just after the head once a good share of the
+/// buffer is consumed body, so the buffer does not grow with the body.
+fn compact(conn: &mut Connection) {
+    let head_len = conn.head.as_ref().map_or(0, |h| h.head_len);
+    let consumed = conn.body_pos - head_len;
+    if consumed > 0 && (conn.body_pos == conn.read_buf.len() || consumed >= 4096) {
+        conn.read_buf.copy_within(conn.body_pos.., head_len);
+        let remaining = conn.read_buf.len() - conn.body_pos;
+        conn.read_buf.truncate(head_len + remaining);
+        conn.body_pos = head_len;
+    }
+}

@@ -1,0 +1,397 @@
+//! `Channel`: one request's ASGI `receive` and `send` (ASGI HTTP spec 2.4).
+//!
+//! How it works: `receive()` returns a future. When body bytes are already buffered
+//! (or the body ended) the future is created done, so `await` returns at once without
+//! suspending; otherwise it stays pending and the server resolves it when bytes or a
+//! disconnect arrive. `send()` writes through to the socket and returns one shared,
+//! already-done future. The response head is held back until the first body message,
+//! so that a body sent whole gets a Content-Length instead of chunked framing.
+//!
+//! ASGI rules kept here: `http.response.start` once, then `http.response.body`
+//! messages until one without `more_body`; anything after that raises. After the
+//! response is complete, or when the client is gone, `receive()` gives
+//! `http.disconnect` (pending until one of those happens, never a busy loop).
+
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyre_net::{BodyRead, RequestKey, SendError};
+
+use crate::errors::ClientDisconnected;
+use crate::server::Server;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SendState {
+    /// Waiting for `http.response.start`.
+    Start,
+    /// Start received, not written yet (waiting for the first body message).
+    HeadHeld,
+    /// Head written; more body may follow.
+    Body,
+    /// Response complete.
+    Done,
+}
+
+#[pyclass(unsendable, module = "pyre._core")]
+pub struct Channel {
+    server: Py<Server>,
+    key: RequestKey,
+    state: SendState,
+    held_status: u16,
+    held_headers: Option<Py<PyAny>>,
+    body_done: bool,
+    disconnected: bool,
+    /// The future a pending `receive()` returned.
+    waiter: Option<Py<PyAny>>,
+    task: Option<Py<PyAny>>,
+}
+
+/// One already-done future shared by every `send()`: awaiting a done future returns
+/// its result immediately, any number of times.
+static DONE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+impl Channel {
+    pub fn new(server: Py<Server>, key: RequestKey) -> Self {
+        Channel {
+            server,
+            key,
+            state: SendState::Start,
+            held_status: 0,
+            held_headers: None,
+            body_done: false,
+            disconnected: false,
+            waiter: None,
+            task: None,
+        }
+    }
+
+    pub fn set_task(&mut self, task: Py<PyAny>) {
+        self.task = Some(task);
+    }
+
+    pub fn cancel_task(&self) -> PyResult<()> {
+        if let Some(task) = &self.task {
+            Python::attach(|py| task.call_method0(py, intern!(py, "cancel")))?;
+        }
+        Ok(())
+    }
+
+    fn done_future<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let server = self.server.borrow(py);
+        DONE.get_or_try_init(py, || {
+            let fut = server.create_future.call0(py)?;
+            fut.call_method1(py, intern!(py, "set_result"), (py.None(),))?;
+            Ok::<_, PyErr>(fut)
+        })
+        .map(|f| f.bind(py).clone())
+    }
+
+    fn ready<'py>(&self, py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let fut = self.server.borrow(py).create_future.bind(py).call0()?;
+        fut.call_method1(intern!(py, "set_result"), (value,))?;
+        Ok(fut)
+    }
+
+    fn disconnect_message<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let msg = PyDict::new(py);
+        msg.set_item(intern!(py, "type"), intern!(py, "http.disconnect"))?;
+        Ok(msg.into_any())
+    }
+
+    /// The next `http.request` message if body bytes (or its end) are available.
+    fn try_body<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let mut data = Vec::new();
+        let read = self
+            .server
+            .borrow(py)
+            .core
+            .borrow_mut()
+            .net
+            .read_body(self.key, &mut data);
+        let more = match read {
+            Ok(BodyRead::Data { more }) => more,
+            Ok(BodyRead::Done) => false,
+            Ok(BodyRead::Pending) => return Ok(None),
+            Err(_) => {
+                self.disconnected = true;
+                return Ok(Some(Self::disconnect_message(py)?));
+            }
+        };
+        self.body_done = !more;
+        let msg = PyDict::new(py);
+        msg.set_item(intern!(py, "type"), intern!(py, "http.request"))?;
+        msg.set_item(intern!(py, "body"), PyBytes::new(py, &data))?;
+        msg.set_item(intern!(py, "more_body"), more)?;
+        Ok(Some(msg.into_any()))
+    }
+
+    fn resolve_waiter(&mut self, py: Python<'_>, value: Bound<'_, PyAny>) -> PyResult<()> {
+        if let Some(fut) = self.waiter.take() {
+            let fut = fut.bind(py);
+            if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
+                fut.call_method1(intern!(py, "set_result"), (value,))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The runtime has body bytes for a waiting `receive()`.
+    pub fn on_body_ready(&mut self, py: Python<'_>) -> PyResult<()> {
+        if self.waiter.is_none() || self.body_done {
+            return Ok(());
+        }
+        if let Some(msg) = self.try_body(py)? {
+            self.resolve_waiter(py, msg)?;
+        }
+        Ok(())
+    }
+
+    /// The client went away.
+    pub fn on_disconnect(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.disconnected = true;
+        if self.waiter.is_some() {
+            self.resolve_waiter(py, Self::disconnect_message(py)?)?;
+        }
+        Ok(())
+    }
+
+    fn send_error(err: SendError) -> PyErr {
+        match err {
+            SendError::Disconnected => ClientDisconnected::new_err("client disconnected"),
+            SendError::Protocol(message) => PyRuntimeError::new_err(message),
+        }
+    }
+
+    /// Writes the held head: the body length is known when the first body message
+    /// is also the last.
+    fn write_head(&mut self, py: Python<'_>, body_len: Option<u64>) -> PyResult<()> {
+        let headers = self
+            .held_headers
+            .take()
+            .unwrap_or_else(|| PyList::empty(py).into_any().unbind());
+        let headers = headers.bind(py);
+        let mut pairs: Vec<(Bound<'_, PyBytes>, Bound<'_, PyBytes>)> = Vec::new();
+        for item in headers.try_iter().map_err(|_| header_type_error())? {
+            let item = item?;
+            let pair = item
+                .cast::<PyTuple>()
+                .map(|t| (t.len(), t.get_item(0), t.get_item(1)));
+            let (name, value) = match pair {
+                Ok((2, Ok(n), Ok(v))) => (n, v),
+                _ => {
+                    let list = item.cast::<PyList>().map_err(|_| header_type_error())?;
+                    if list.len() != 2 {
+                        return Err(header_type_error());
+                    }
+                    (list.get_item(0)?, list.get_item(1)?)
+                }
+            };
+            let name = name.cast_into::<PyBytes>().map_err(|_| header_type_error())?;
+            let value = value.cast_into::<PyBytes>().map_err(|_| header_type_error())?;
+            pairs.push((name, value));
+        }
+        let fields = pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes()));
+        let result = self.server.borrow(py).core.borrow_mut().net.start_response(
+            self.key,
+            self.held_status,
+            fields,
+            body_len,
+        );
+        result.map_err(|e| match e {
+            SendError::Protocol(m) => PyValueError::new_err(format!("invalid response head: {m}")),
+            other => Self::send_error(other),
+        })
+    }
+
+    fn send_body(&mut self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<()> {
+        let body = match message.get_item(intern!(py, "body"))? {
+            Some(b) => Some(
+                b.cast_into::<PyBytes>()
+                    .map_err(|_| PyTypeError::new_err("ASGI 'body' must be bytes"))?,
+            ),
+            None => None,
+        };
+        let more = match message.get_item(intern!(py, "more_body"))? {
+            Some(m) => m.is_truthy()?,
+            None => false,
+        };
+        let data: &[u8] = body.as_ref().map_or(&[], |b| b.as_bytes());
+        if self.state == SendState::HeadHeld {
+            let body_len = if more { None } else { Some(data.len() as u64) };
+            self.write_head(py, body_len)?;
+            self.state = SendState::Body;
+        }
+        let result = self
+            .server
+            .borrow(py)
+            .core
+            .borrow_mut()
+            .net
+            .send_body(self.key, data, more);
+        if let Err(e) = result {
+            self.state = SendState::Done;
+            return Err(Self::send_error(e));
+        }
+        if !more {
+            self.state = SendState::Done;
+            // receive() after a complete response gives http.disconnect.
+            if self.waiter.is_some() {
+                self.resolve_waiter(py, Self::disconnect_message(py)?)?;
+            }
+            let server = self.server.borrow(py);
+            server.schedule_drain(py, &self.server)?;
+        }
+        Ok(())
+    }
+
+    /// Answers with a bodyless status when nothing was written yet (500 for an
+    /// application error).
+    fn respond_plain(&mut self, py: Python<'_>, status: u16, text: &str) -> PyResult<()> {
+        let headers = PyList::empty(py);
+        headers.append((
+            PyBytes::new(py, b"content-type"),
+            PyBytes::new(py, b"text/plain; charset=utf-8"),
+        ))?;
+        self.held_status = status;
+        self.held_headers = Some(headers.into_any().unbind());
+        self.write_head(py, Some(text.len() as u64))?;
+        self.state = SendState::Body;
+        let result = self
+            .server
+            .borrow(py)
+            .core
+            .borrow_mut()
+            .net
+            .send_body(self.key, text.as_bytes(), false);
+        self.state = SendState::Done;
+        result.map_err(Self::send_error)?;
+        self.server.borrow(py).schedule_drain(py, &self.server)
+    }
+}
+
+fn header_type_error() -> PyErr {
+    PyTypeError::new_err("ASGI 'headers' must be an iterable of [bytes, bytes] pairs")
+}
+
+#[pymethods]
+impl Channel {
+    /// ASGI `receive`.
+    fn receive<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if self.waiter.is_some() {
+            return Err(PyRuntimeError::new_err(
+                "receive() called again before the previous call completed",
+            ));
+        }
+        if self.disconnected || self.state == SendState::Done {
+            return self.ready(py, Self::disconnect_message(py)?);
+        }
+        if !self.body_done {
+            if let Some(msg) = self.try_body(py)? {
+                return self.ready(py, msg);
+            }
+        }
+        let fut = self.server.borrow(py).create_future.bind(py).call0()?;
+        self.waiter = Some(fut.clone().unbind());
+        Ok(fut)
+    }
+
+    /// ASGI `send`.
+    fn send<'py>(&mut self, py: Python<'py>, message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let message = message
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err("ASGI message must be a dict"))?;
+        let kind = message
+            .get_item(intern!(py, "type"))?
+            .ok_or_else(|| PyValueError::new_err("ASGI message has no 'type'"))?;
+        let kind = kind
+            .extract::<&str>()
+            .map_err(|_| PyTypeError::new_err("ASGI 'type' must be a str"))?;
+        match (kind, self.state) {
+            ("http.response.start", SendState::Start) => {
+                let status = message
+                    .get_item(intern!(py, "status"))?
+                    .ok_or_else(|| PyValueError::new_err("http.response.start needs a 'status'"))?;
+                let status: u16 = status
+                    .extract::<i64>()
+                    .ok()
+                    .and_then(|s| u16::try_from(s).ok())
+                    .filter(|s| (100..=999).contains(s))
+                    .ok_or_else(|| PyValueError::new_err(format!("invalid HTTP status: {status}")))?;
+                self.held_status = status;
+                self.held_headers = message.get_item(intern!(py, "headers"))?.map(Bound::unbind);
+                if self.disconnected {
+                    return Err(ClientDisconnected::new_err("client disconnected"));
+                }
+                self.state = SendState::HeadHeld;
+            }
+            ("http.response.body", SendState::HeadHeld | SendState::Body) => self.send_body(py, message)?,
+            ("http.response.start", _) => {
+                return Err(PyRuntimeError::new_err(
+                    "unexpected 'http.response.start': the response already started",
+                ))
+            }
+            ("http.response.body", SendState::Start) => {
+                return Err(PyRuntimeError::new_err(
+                    "unexpected 'http.response.body': send 'http.response.start' first",
+                ))
+            }
+            (_, SendState::Done) => {
+                return Err(PyRuntimeError::new_err(format!(
+                    "unexpected ASGI message '{kind}' after the response completed"
+                )))
+            }
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown ASGI message type '{kind}'"
+                )))
+            }
+        }
+        self.done_future(py)
+    }
+
+    /// The response status the application chose (0 before `http.response.start`).
+    #[getter]
+    fn status(&self) -> u16 {
+        self.held_status
+    }
+
+    /// Called by the runner when the application returned (`error` None) or raised.
+    /// Returns a short description of what went wrong with the response, or None.
+    #[pyo3(signature = (error = None))]
+    fn finish(&mut self, py: Python<'_>, error: Option<&Bound<'_, PyAny>>) -> PyResult<Option<&'static str>> {
+        let server_ref = self.server.clone_ref(py);
+        let server = server_ref.borrow(py);
+        server.core.borrow_mut().channels.remove(&self.key.to_u64());
+        self.task = None;
+        let problem = match (self.state, error.is_some()) {
+            (SendState::Done, _) => None,
+            (SendState::Start | SendState::HeadHeld, true) => {
+                if !self.disconnected {
+                    let _ = self.respond_plain(py, 500, "Internal Server Error\n");
+                }
+                Some("the application raised before completing the response; answered 500")
+            }
+            (SendState::Start | SendState::HeadHeld, false) => {
+                if !self.disconnected {
+                    let _ = self.respond_plain(py, 500, "Internal Server Error\n");
+                }
+                Some("the application returned without sending a response; answered 500")
+            }
+            (SendState::Body, raised) => {
+                server.core.borrow_mut().net.abort(self.key);
+                Some(if raised {
+                    "the application raised after the response started; connection closed"
+                } else {
+                    "the application returned without completing the response; connection closed"
+                })
+            }
+        };
+        self.state = SendState::Done;
+        if self.disconnected && problem.is_some() && error.is_none() {
+            return Ok(None);
+        }
+        Ok(problem)
+    }
+}

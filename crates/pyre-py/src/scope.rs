@@ -1,0 +1,111 @@
+//! Building the ASGI HTTP scope dict (ASGI HTTP spec 2.4) from a parsed request head.
+//!
+//! Keys are interned strings, so each request creates only the values. Header names
+//! are lowercased while they are copied into `bytes` objects, as ASGI requires.
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyre_net::h1::{decode_path, split_target, Method};
+use pyre_net::{LocalAddr, RequestView};
+
+/// The values of a scope that are the same for every request of a server.
+pub struct ScopeConstants {
+    pub root_path: Py<PyString>,
+    pub root_path_bytes: Vec<u8>,
+}
+
+/// The method as a str, interned for the common ones.
+fn method_str<'py>(py: Python<'py>, view: &RequestView<'_>) -> Bound<'py, PyString> {
+    match view.head.method {
+        Method::Get => intern!(py, "GET").clone(),
+        Method::Head => intern!(py, "HEAD").clone(),
+        Method::Post => intern!(py, "POST").clone(),
+        Method::Put => intern!(py, "PUT").clone(),
+        Method::Delete => intern!(py, "DELETE").clone(),
+        Method::Patch => intern!(py, "PATCH").clone(),
+        Method::Options => intern!(py, "OPTIONS").clone(),
+        Method::Connect => intern!(py, "CONNECT").clone(),
+        Method::Trace => intern!(py, "TRACE").clone(),
+        Method::Other => {
+            // Methods are tokens: ASCII, so the UTF-8 decode cannot fail.
+            let bytes = view.head.method_span.get(view.buf);
+            PyString::new(py, std::str::from_utf8(bytes).unwrap_or("INVALID"))
+        }
+    }
+}
+
+/// `(host, port)` for TCP, `(path, None)` for a Unix socket, as uvicorn reports them.
+pub fn server_tuple<'py>(py: Python<'py>, local: &LocalAddr) -> PyResult<Bound<'py, PyTuple>> {
+    match local {
+        LocalAddr::Tcp(addr) => (addr.ip().to_string(), addr.port()).into_pyobject(py),
+        LocalAddr::Unix(path) => (path.to_string_lossy().into_owned(), py.None()).into_pyobject(py),
+    }
+}
+
+/// Builds the scope of one HTTP request.
+pub fn build_scope<'py>(
+    py: Python<'py>,
+    view: &RequestView<'_>,
+    constants: &ScopeConstants,
+    server: &Bound<'py, PyTuple>,
+    state: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let head = view.head;
+    let buf = view.buf;
+    let scope = PyDict::new(py);
+    scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
+    let asgi = PyDict::new(py);
+    asgi.set_item(intern!(py, "version"), intern!(py, "3.0"))?;
+    asgi.set_item(intern!(py, "spec_version"), intern!(py, "2.4"))?;
+    scope.set_item(intern!(py, "asgi"), asgi)?;
+    let version = match head.version {
+        pyre_net::h1::Version::Http10 => intern!(py, "1.0"),
+        pyre_net::h1::Version::Http11 => intern!(py, "1.1"),
+    };
+    scope.set_item(intern!(py, "http_version"), version)?;
+    scope.set_item(intern!(py, "method"), method_str(py, view))?;
+    scope.set_item(intern!(py, "scheme"), intern!(py, "http"))?;
+
+    let (raw_path, query) = split_target(head.target_form, head.target.get(buf));
+    let root = constants.root_path.bind(py);
+    if constants.root_path_bytes.is_empty() {
+        scope.set_item(intern!(py, "path"), decode_path(raw_path))?;
+        scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, raw_path))?;
+    } else {
+        let mut full = constants.root_path_bytes.clone();
+        full.extend_from_slice(raw_path);
+        let path = format!("{}{}", root.to_str()?, decode_path(raw_path));
+        scope.set_item(intern!(py, "path"), path)?;
+        scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, &full))?;
+    }
+    scope.set_item(intern!(py, "query_string"), PyBytes::new(py, query))?;
+    scope.set_item(intern!(py, "root_path"), root)?;
+
+    let headers = PyList::empty(py);
+    let mut lower = Vec::with_capacity(64);
+    for field in &head.headers {
+        let name = field.name.get(buf);
+        let name = if name.iter().any(u8::is_ascii_uppercase) {
+            lower.clear();
+            lower.extend(name.iter().map(u8::to_ascii_lowercase));
+            PyBytes::new(py, &lower)
+        } else {
+            PyBytes::new(py, name)
+        };
+        let value = PyBytes::new(py, field.value.get(buf));
+        headers.append(PyTuple::new(py, [name.into_any(), value.into_any()])?)?;
+    }
+    scope.set_item(intern!(py, "headers"), headers)?;
+
+    match view.peer {
+        Some(peer) => scope.set_item(intern!(py, "client"), (peer.ip().to_string(), peer.port()))?,
+        None => scope.set_item(intern!(py, "client"), py.None())?,
+    }
+    scope.set_item(intern!(py, "server"), server)?;
+    if let Some(state) = state {
+        scope.set_item(intern!(py, "state"), state.copy()?)?;
+    }
+    scope.set_item(intern!(py, "extensions"), PyDict::new(py))?;
+    Ok(scope)
+}

@@ -1,0 +1,311 @@
+//! `pyre._core.Server`: the runtime (pyre-net) bound to an asyncio loop and an ASGI
+//! application.
+//!
+//! How it works: Python registers [`Server::on_ready`] with `loop.add_reader` on the
+//! poll's fd and calls [`Server::tick`] about once a second. `on_ready` lets the
+//! runtime do all ready I/O, then turns its events into application calls: a new
+//! request becomes a scope and a [`Channel`] (the request's `receive`/`send`), run as
+//! an asyncio Task through the Python runner coroutine (`pyre._asgi.run_asgi`); body
+//! bytes and disconnects resolve the futures a channel's `receive()` returned.
+//!
+//! Borrowing: the runtime lives in a `RefCell` borrowed only for the duration of a
+//! Rust call, never across a call into Python that could come back here.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyre_net::{BindAddr, Event, LocalAddr, RequestKey, ServerConfig};
+
+use crate::channel::Channel;
+use crate::scope::{build_scope, server_tuple, ScopeConstants};
+
+pub struct Core {
+    pub net: pyre_net::Server,
+    /// The channel of each request in flight, by packed request key.
+    pub channels: HashMap<u64, Py<Channel>>,
+    /// Shared server tuples, one per listener address.
+    servers: Vec<(LocalAddr, Py<PyTuple>)>,
+}
+
+#[pyclass(unsendable, module = "pyre._core")]
+pub struct Server {
+    pub core: RefCell<Core>,
+    app: Py<PyAny>,
+    runner: Py<PyAny>,
+    pub loop_: Py<PyAny>,
+    pub create_future: Py<PyAny>,
+    create_task: Py<PyAny>,
+    call_soon: Py<PyAny>,
+    protocol_error_log: Option<Py<PyAny>>,
+    constants: ScopeConstants,
+    state: RefCell<Option<Py<PyDict>>>,
+    /// A drain of queued events is scheduled with `call_soon`.
+    drain_scheduled: Cell<bool>,
+    /// The bound `on_ready` method, kept for `call_soon`.
+    on_ready_method: RefCell<Option<Py<PyAny>>>,
+}
+
+fn os_error(e: std::io::Error) -> PyErr {
+    PyOSError::new_err(e.to_string())
+}
+
+#[pymethods]
+impl Server {
+    /// Creates the runtime. `app` is the ASGI application, `runner` the coroutine
+    /// function `runner(app, scope, receive, send, channel)` that runs it, `loop` the
+    /// asyncio loop. Listeners are added with `listen_*`.
+    #[new]
+    #[pyo3(signature = (
+        app, runner, event_loop, *, root_path = "", timeout_keep_alive = 75.0,
+        timeout_header = 10.0, limit_concurrency = None, limit_request_head = 65536,
+        limit_request_body = None, protocol_error_log = None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        app: Py<PyAny>,
+        runner: Py<PyAny>,
+        event_loop: Py<PyAny>,
+        root_path: &str,
+        timeout_keep_alive: f64,
+        timeout_header: f64,
+        limit_concurrency: Option<usize>,
+        limit_request_head: usize,
+        limit_request_body: Option<u64>,
+        protocol_error_log: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        if !(timeout_keep_alive > 0.0 && timeout_header > 0.0) {
+            return Err(PyValueError::new_err("timeouts must be positive"));
+        }
+        let mut config = ServerConfig {
+            keep_alive_timeout: Duration::from_secs_f64(timeout_keep_alive),
+            header_timeout: Duration::from_secs_f64(timeout_header),
+            limit_concurrency,
+            report_protocol_errors: protocol_error_log.is_some(),
+            ..ServerConfig::default()
+        };
+        config.limits.max_head_bytes = limit_request_head;
+        config.limits.max_body_bytes = limit_request_body;
+        let net = pyre_net::Server::new(config).map_err(os_error)?;
+        let loop_ref = event_loop.bind(py);
+        Ok(Server {
+            core: RefCell::new(Core {
+                net,
+                channels: HashMap::new(),
+                servers: Vec::new(),
+            }),
+            app,
+            runner,
+            create_future: loop_ref.getattr("create_future")?.unbind(),
+            create_task: loop_ref.getattr("create_task")?.unbind(),
+            call_soon: loop_ref.getattr("call_soon")?.unbind(),
+            loop_: event_loop,
+            protocol_error_log,
+            constants: ScopeConstants {
+                root_path: PyString::new(py, root_path).unbind(),
+                root_path_bytes: root_path.as_bytes().to_vec(),
+            },
+            state: RefCell::new(None),
+            drain_scheduled: Cell::new(false),
+            on_ready_method: RefCell::new(None),
+        })
+    }
+
+    /// Listens on TCP `host:port` (port 0 picks a free port); returns the bound
+    /// `(host, port)`.
+    fn listen_tcp(&self, py: Python<'_>, host: &str, port: u16, backlog: i32) -> PyResult<Py<PyTuple>> {
+        let ip: std::net::IpAddr = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| PyValueError::new_err(format!("invalid host address: {host:?}")))?;
+        self.listen(py, BindAddr::Tcp(SocketAddr::new(ip, port)), backlog)
+    }
+
+    /// Listens on a Unix domain socket at `path`.
+    fn listen_unix(&self, py: Python<'_>, path: PathBuf, backlog: i32) -> PyResult<Py<PyTuple>> {
+        self.listen(py, BindAddr::Unix(path), backlog)
+    }
+
+    /// Serves an inherited listening socket (its ownership passes to the server).
+    fn listen_fd(&self, py: Python<'_>, fd: i32, backlog: i32) -> PyResult<Py<PyTuple>> {
+        self.listen(py, BindAddr::Fd(fd), backlog)
+    }
+
+    /// The poll's file descriptor, for `loop.add_reader`.
+    fn fileno(&self) -> i32 {
+        self.core.borrow().net.poll_fd()
+    }
+
+    /// Sets the lifespan state; each request's scope gets a shallow copy.
+    fn set_state(&self, state: Option<Py<PyDict>>) {
+        *self.state.borrow_mut() = state;
+    }
+
+    /// Requests whose responses are not complete.
+    #[getter]
+    fn in_flight(&self) -> usize {
+        self.core.borrow().net.in_flight()
+    }
+
+    /// Open connections.
+    #[getter]
+    fn connections(&self) -> usize {
+        self.core.borrow().net.connection_count()
+    }
+
+    /// Does all ready I/O, then hands events to the application.
+    fn on_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let this = slf.borrow();
+        this.drain_scheduled.set(false);
+        this.core.borrow_mut().net.process().map_err(os_error)?;
+        this.dispatch_events(slf)
+    }
+
+    /// Sweeps deadlines (call about once a second).
+    fn tick(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let this = slf.borrow();
+        this.core.borrow_mut().net.tick();
+        this.dispatch_events(slf)
+    }
+
+    /// Stops accepting and closes idle connections; in-flight requests finish.
+    fn begin_shutdown(&self) {
+        self.core.borrow_mut().net.begin_shutdown();
+    }
+
+    /// Closes every connection and cancels the tasks of requests still in flight.
+    fn close_all(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let this = slf.borrow();
+        this.core.borrow_mut().net.close_all();
+        this.dispatch_events(slf)?;
+        let channels: Vec<Py<Channel>> = this.core.borrow_mut().channels.drain().map(|(_, c)| c).collect();
+        for channel in channels {
+            channel.bind(slf.py()).borrow().cancel_task()?;
+        }
+        Ok(())
+    }
+}
+
+impl Server {
+    fn listen(&self, py: Python<'_>, addr: BindAddr, backlog: i32) -> PyResult<Py<PyTuple>> {
+        let mut core = self.core.borrow_mut();
+        let local = core.net.listen(&addr, backlog).map_err(os_error)?;
+        let tuple = server_tuple(py, &local)?.unbind();
+        core.servers.push((local, tuple.clone_ref(py)));
+        Ok(tuple)
+    }
+
+    /// Schedules `on_ready` soon, when a response completed inside an application
+    /// call and the runtime queued events (pipelined requests) meanwhile.
+    pub fn schedule_drain(&self, py: Python<'_>, slf: &Py<Server>) -> PyResult<()> {
+        if self.drain_scheduled.get() || !self.core.borrow().net.has_events() {
+            return Ok(());
+        }
+        self.drain_scheduled.set(true);
+        let method = {
+            let mut cached = self.on_ready_method.borrow_mut();
+            match cached.as_ref() {
+                Some(m) => m.clone_ref(py),
+                None => {
+                    let m = slf.bind(py).getattr("on_ready")?.unbind();
+                    *cached = Some(m.clone_ref(py));
+                    m
+                }
+            }
+        };
+        self.call_soon.call1(py, (method,))?;
+        Ok(())
+    }
+
+    fn dispatch_events(&self, slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        loop {
+            let event = self.core.borrow_mut().net.pop_event();
+            let Some(event) = event else { return Ok(()) };
+            match event {
+                Event::Request(key) => self.start_request(slf, key)?,
+                Event::BodyReady(key) => {
+                    let channel = self
+                        .core
+                        .borrow()
+                        .channels
+                        .get(&key.to_u64())
+                        .map(|c| c.clone_ref(py));
+                    if let Some(channel) = channel {
+                        channel.bind(py).borrow_mut().on_body_ready(py)?;
+                    }
+                }
+                Event::Disconnect(key) => {
+                    let channel = self
+                        .core
+                        .borrow()
+                        .channels
+                        .get(&key.to_u64())
+                        .map(|c| c.clone_ref(py));
+                    if let Some(channel) = channel {
+                        channel.bind(py).borrow_mut().on_disconnect(py)?;
+                    }
+                }
+                Event::ProtocolError { peer, status, reason } => {
+                    if let Some(log) = &self.protocol_error_log {
+                        let peer = peer.map_or_else(|| "unix socket".to_string(), |p| p.to_string());
+                        log.call1(py, (format!("{status} {reason} (from {peer})"),))?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Builds the scope and channel of a new request and starts the application.
+    fn start_request(&self, slf: &Bound<'_, Self>, key: RequestKey) -> PyResult<()> {
+        let py = slf.py();
+        let scope = {
+            let core = self.core.borrow();
+            let Some(view) = core.net.request(key) else {
+                return Ok(());
+            };
+            let server = core
+                .servers
+                .iter()
+                .find(|(addr, _)| addr == view.local)
+                .map(|(_, t)| t.bind(py).clone())
+                .ok_or_else(|| PyOSError::new_err("request from an unknown listener"))?;
+            let state = self.state.borrow();
+            build_scope(
+                py,
+                &view,
+                &self.constants,
+                &server,
+                state.as_ref().map(|s| s.bind(py)),
+            )?
+        };
+        let channel = Py::new(py, Channel::new(slf.clone().unbind(), key))?;
+        let bound = channel.bind(py);
+        let receive = bound.getattr(pyo3::intern!(py, "receive"))?;
+        let send = bound.getattr(pyo3::intern!(py, "send"))?;
+        let coro = self
+            .runner
+            .call1(py, (self.app.clone_ref(py), scope, receive, send, bound))?;
+        let task = self.create_task.call1(py, (coro,))?;
+        bound.borrow_mut().set_task(task);
+        self.core.borrow_mut().channels.insert(key.to_u64(), channel);
+        Ok(())
+    }
+}
+
+/// A list of the addresses the server listens on (for tests and logging).
+#[allow(dead_code)]
+pub fn addresses(py: Python<'_>, core: &Core) -> PyResult<Py<PyList>> {
+    let list = PyList::empty(py);
+    for (_, tuple) in &core.servers {
+        list.append(tuple.bind(py))?;
+    }
+    Ok(list.unbind())
+}

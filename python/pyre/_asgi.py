@@ -1,0 +1,53 @@
+"""The coroutine that runs one ASGI request, and what happens when it ends.
+
+The Rust server builds the scope and the request's channel (``receive``/``send``) and
+starts ``runner(app, scope, receive, send, channel)`` as an asyncio Task. When the
+application returns or raises, ``channel.finish`` settles the response: 500 if nothing
+was sent, a closed connection if a response was cut short.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pyre._core import ClientDisconnected
+
+error_logger = logging.getLogger("pyre.error")
+access_logger = logging.getLogger("pyre.access")
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+def make_runner(*, access_log: bool) -> Callable[..., Awaitable[None]]:
+    """The runner coroutine function; access logging is decided once, here."""
+
+    async def run_asgi(app: ASGIApp, scope: dict[str, Any], receive: Any, send: Any, channel: Any):
+        try:
+            await app(scope, receive, send)
+        except ClientDisconnected:
+            channel.finish(None)
+            error_logger.debug("client disconnected during %s %s", scope["method"], scope["path"])
+            return
+        except BaseException as exc:
+            channel.finish(exc)
+            if not isinstance(exc, Exception):
+                raise
+            error_logger.error("Exception in ASGI application", exc_info=exc)
+        else:
+            problem = channel.finish(None)
+            if problem is not None:
+                error_logger.error("%s (%s %s)", problem, scope["method"], scope["path"])
+        if access_log:
+            client = scope["client"]
+            access_logger.info(
+                '%s - "%s %s HTTP/%s" %d',
+                f"{client[0]}:{client[1]}" if client else "-",
+                scope["method"],
+                scope["path"],
+                scope["http_version"],
+                channel.status,
+            )
+
+    return run_asgi

@@ -1,0 +1,150 @@
+"""The ``pyre-http`` command: ``pyre-http [OPTIONS] APP`` (also ``python -m pyre``).
+
+One option per :class:`pyre.config.Config` field; every option also reads a
+``PYRE_<NAME>`` environment variable (``--limit-concurrency`` reads
+``PYRE_LIMIT_CONCURRENCY``) and ``APP`` reads ``PYRE_APP``. The command line wins over
+the environment. The defaults shown in ``--help`` are Config's own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from pyre import __version__
+from pyre.config import INTERFACES, LIFESPANS, LOG_LEVELS, LOOPS, Config, ConfigError
+from pyre.importer import ImportFromStringError
+
+__all__ = ["build_config", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in dataclasses.fields(Config) if f.default is not dataclasses.MISSING
+}
+
+
+def _option(*decls: str, field: str, **kwargs: Any) -> Callable[[F], F]:
+    """A click option for Config field ``field``, defaulting to Config's default and
+    showing its environment variable and default in ``--help``."""
+    kwargs.setdefault("show_default", _DEFAULTS[field] is not None)
+    return click.option(*decls, field, default=_DEFAULTS[field], show_envvar=True, **kwargs)
+
+
+def build_config(**cli_kwargs: Any) -> Config:
+    """Build the Config from the command's parameters (named as Config's fields).
+
+    Raises :class:`pyre.config.ConfigError` (a ``ValueError``) for invalid values.
+    """
+    return Config(**cli_kwargs)
+
+
+@click.command(
+    name="pyre-http",
+    context_settings={"auto_envvar_prefix": "PYRE", "help_option_names": ["-h", "--help"]},
+    epilog="Example: pyre-http --port 9000 main:app",
+)
+@click.argument("app", envvar="PYRE_APP")
+@_option("--host", field="host", help="Address to bind.")
+@_option("--port", field="port", type=int, help="Port to bind; 0 picks a free port.")
+@_option("--uds", field="uds", help="Bind a Unix domain socket at this path instead.")
+@_option("--fd", field="fd", type=int, help="Serve on this already listening file descriptor.")
+@_option("--backlog", field="backlog", type=int, help="listen() backlog.")
+@_option(
+    "--interface",
+    field="interface",
+    type=click.Choice(INTERFACES),
+    help="Application interface; auto detects it.",
+)
+@_option("--loop", field="loop", type=click.Choice(LOOPS), help="Event loop implementation.")
+@_option(
+    "--lifespan",
+    field="lifespan",
+    type=click.Choice(LIFESPANS),
+    help="ASGI lifespan events; auto runs them if the app supports them.",
+)
+@_option(
+    "--factory",
+    field="factory",
+    is_flag=True,
+    help="APP is a factory: call it with no arguments to get the application.",
+)
+@_option("--app-dir", field="app_dir", help="Directory put first on sys.path to import APP.")
+@_option(
+    "--timeout-keep-alive",
+    field="timeout_keep_alive",
+    type=float,
+    help="Seconds an idle keep-alive connection is kept open.",
+)
+@_option(
+    "--timeout-header",
+    field="timeout_header",
+    type=float,
+    help="Seconds a client has to send a complete request head.",
+)
+@_option(
+    "--timeout-graceful-shutdown",
+    field="timeout_graceful_shutdown",
+    type=float,
+    help="Seconds to let in-flight requests finish on shutdown.",
+)
+@_option(
+    "--limit-concurrency",
+    field="limit_concurrency",
+    type=int,
+    help="Most connections or tasks at once; beyond it, 503. Default: no limit.",
+)
+@_option(
+    "--limit-request-head",
+    field="limit_request_head",
+    type=int,
+    help="Largest request head (request line and headers) in bytes.",
+)
+@_option(
+    "--limit-request-body",
+    field="limit_request_body",
+    type=int,
+    help="Largest request body in bytes; beyond it, 413. Default: no limit.",
+)
+@_option("--root-path", field="root_path", help="ASGI root_path, for an app mounted below /.")
+@_option(
+    "--log-level",
+    field="log_level",
+    type=click.Choice(tuple(LOG_LEVELS), case_sensitive=False),
+    help="Log level of the pyre.error and pyre.access loggers.",
+)
+@_option(
+    "--access-log/--no-access-log",
+    field="access_log",
+    show_default="on",
+    help="Log one line per request to pyre.access.",
+)
+@click.version_option(
+    __version__,
+    "--version",
+    prog_name="pyre-http",
+    message="%(prog)s %(version)s",
+    allow_from_autoenv=False,  # or PYRE_VERSION=1 in the environment would hijack the run
+)
+def main(**cli_kwargs: Any) -> None:
+    """Serve APP, a "module:attribute" import string such as main:app
+    (also read from PYRE_APP)."""
+    try:
+        config = build_config(**cli_kwargs)
+    except ConfigError as exc:
+        hints = ["--" + field.replace("_", "-") for field in exc.fields if field != "app"]
+        raise click.BadParameter(exc.reason, param_hint=hints or "APP") from None
+
+    from pyre import serve
+
+    try:
+        status = serve.run_config(config)
+    except (ImportFromStringError, ConfigError) as exc:
+        # Startup errors the user must fix (bad import string, uvloop missing): one line,
+        # no traceback. Exit status 1, as when the server fails to start.
+        raise click.ClickException(str(exc)) from None
+    sys.exit(status)

@@ -1,0 +1,269 @@
+"""Pyre's configuration: one object shared by ``pyre.run()`` and the ``pyre-http`` CLI.
+
+:class:`Config` holds every option, checks it when built (a :class:`ConfigError`,
+which is a ``ValueError``, names the offending option), and knows how to load the
+application, choose the event loop and set up logging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pyre.importer import import_from_string
+
+__all__ = [
+    "INTERFACES",
+    "LIFESPANS",
+    "LOG_LEVELS",
+    "LOOPS",
+    "TRACE_LOG_LEVEL",
+    "Config",
+    "ConfigError",
+]
+
+INTERFACES = ("auto", "asgi", "psgi")
+LOOPS = ("auto", "uvloop", "asyncio")
+LIFESPANS = ("auto", "on", "off")
+
+#: Below DEBUG: per-connection and per-message detail. Named "TRACE" in log output.
+TRACE_LOG_LEVEL = 5
+LOG_LEVELS: dict[str, int] = {
+    "critical": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": TRACE_LOG_LEVEL,
+}
+
+ERROR_LOGGER = "pyre.error"
+ACCESS_LOGGER = "pyre.access"
+
+
+class ConfigError(ValueError):
+    """An invalid option value.
+
+    ``fields`` names the offending option(s) as :class:`Config` field names, so the
+    CLI can point at the right flag; ``reason`` is the message without the name.
+    """
+
+    def __init__(self, fields: str | tuple[str, ...], reason: str) -> None:
+        self.fields: tuple[str, ...] = (fields,) if isinstance(fields, str) else fields
+        self.reason = reason
+        super().__init__(f"{' and '.join(self.fields)}: {reason}")
+
+
+@dataclass(slots=True, kw_only=True)
+class Config:
+    """Every server option, with Pyre's defaults. Invalid values raise ConfigError."""
+
+    app: str | Callable[..., Any]
+    """A ``"module:attribute"`` import string, or the application object itself."""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    """TCP port; 0 lets the operating system pick a free one."""
+    uds: str | None = None
+    """Path of a Unix domain socket to listen on, instead of host and port."""
+    fd: int | None = None
+    """An already bound and listening socket's file descriptor, instead of host and port."""
+    backlog: int = 2048
+    interface: Literal["auto", "asgi", "psgi"] = "auto"
+    loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    lifespan: Literal["auto", "on", "off"] = "auto"
+    factory: bool = False
+    """``app`` is a factory: call it with no arguments to get the application."""
+    app_dir: str = "."
+    """Directory put first on ``sys.path`` before importing ``app``."""
+    timeout_keep_alive: float = 75.0
+    timeout_header: float = 10.0
+    timeout_graceful_shutdown: float = 30.0
+    limit_concurrency: int | None = None
+    limit_request_head: int = 65536
+    limit_request_body: int | None = None
+    root_path: str = ""
+    log_level: str = "info"
+    access_log: bool = True
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.app, str) or callable(self.app)):
+            raise ConfigError(
+                "app", f'must be a "module:attribute" string or a callable, got {self.app!r}'
+            )
+        if isinstance(self.app, str) and not self.app:
+            raise ConfigError("app", 'must not be empty; use "module:attribute"')
+        _check_str(self, "host")
+        self.port = _check_int(self, "port", minimum=0, maximum=65535)
+        if self.uds is not None:
+            _check_str(self, "uds")
+            if not self.uds:
+                raise ConfigError("uds", "must not be empty")
+        if self.fd is not None:
+            self.fd = _check_int(self, "fd", minimum=0)
+        if self.uds is not None and self.fd is not None:
+            raise ConfigError(("uds", "fd"), "only one of uds and fd may be given")
+        self.backlog = _check_int(self, "backlog", minimum=1)
+        _check_choice(self, "interface", INTERFACES)
+        _check_choice(self, "loop", LOOPS)
+        _check_choice(self, "lifespan", LIFESPANS)
+        _check_bool(self, "factory")
+        _check_str(self, "app_dir")
+        for name in ("timeout_keep_alive", "timeout_header", "timeout_graceful_shutdown"):
+            _check_timeout(self, name)
+        if self.limit_concurrency is not None:
+            self.limit_concurrency = _check_int(self, "limit_concurrency", minimum=1)
+        self.limit_request_head = _check_int(self, "limit_request_head", minimum=1)
+        if self.limit_request_body is not None:
+            self.limit_request_body = _check_int(self, "limit_request_body", minimum=1)
+        _check_str(self, "root_path")
+        if self.root_path and not self.root_path.startswith("/"):
+            raise ConfigError(
+                "root_path", f"must be empty or start with '/', got {self.root_path!r}"
+            )
+        _check_str(self, "log_level")
+        self.log_level = self.log_level.lower()
+        _check_choice(self, "log_level", tuple(LOG_LEVELS))
+        _check_bool(self, "access_log")
+
+    # -- application ---------------------------------------------------------------
+
+    def load_app(self) -> Callable[..., Any]:
+        """Return the application: import ``app`` if it is a string (with ``app_dir``
+        first on ``sys.path``), then call it with no arguments if ``factory`` is set.
+
+        Raises :class:`pyre.importer.ImportFromStringError` for a bad import string and
+        :class:`ConfigError` when the result is not callable.
+        """
+        app: Any = self.app
+        if isinstance(app, str):
+            if sys.path[:1] != [self.app_dir]:
+                sys.path.insert(0, self.app_dir)
+            app = import_from_string(app)
+        if self.factory:
+            if not callable(app):
+                raise ConfigError("app", f"factory {self.app!r} is not callable")
+            app = app()
+        if not callable(app):
+            what = "the factory's result" if self.factory else repr(self.app)
+            raise ConfigError("app", f"{what} is not callable (got {type(app).__name__})")
+        return app
+
+    # -- event loop ----------------------------------------------------------------
+
+    def event_loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop]:
+        """The function that makes a new event loop for ``loop``: uvloop's when asked
+        for (or, for "auto", when installed), else asyncio's. Suits
+        ``asyncio.Runner(loop_factory=...)``, which outlives event loop policies."""
+        uvloop = self._uvloop()
+        if uvloop is None:
+            return asyncio.new_event_loop
+        factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+        return factory
+
+    def setup_event_loop(self) -> None:
+        """Install uvloop's event loop policy when ``loop`` is "uvloop", or "auto" and
+        uvloop is installed. Leaves asyncio's policy alone otherwise.
+
+        Raises :class:`ConfigError` when ``loop`` is "uvloop" and it is not installed.
+        """
+        uvloop = self._uvloop()
+        if uvloop is None:
+            return
+        with warnings.catch_warnings():
+            # Policies are deprecated from Python 3.14; they still work until 3.16.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+    def _uvloop(self) -> Any | None:
+        """The uvloop module if this config uses it, else None."""
+        if self.loop == "asyncio":
+            return None
+        try:
+            import uvloop
+        except ImportError as exc:
+            if self.loop == "uvloop":
+                raise ConfigError(
+                    "loop",
+                    "uvloop was asked for but is not installed (pip install uvloop), "
+                    "or use loop='auto' or 'asyncio'",
+                ) from exc
+            return None
+        return uvloop
+
+    # -- logging -------------------------------------------------------------------
+
+    def configure_logging(self) -> None:
+        """Set up the ``pyre.error`` and ``pyre.access`` loggers: one stderr handler
+        each, uvicorn-like lines (``INFO:     message``), level from ``log_level``;
+        ``access_log=False`` disables ``pyre.access``. Calling it again replaces what
+        an earlier call installed rather than adding to it."""
+        logging.addLevelName(TRACE_LOG_LEVEL, "TRACE")
+        level = LOG_LEVELS[self.log_level]
+        for name in (ERROR_LOGGER, ACCESS_LOGGER):
+            logger = logging.getLogger(name)
+            for handler in [h for h in logger.handlers if getattr(h, "_pyre", False)]:
+                logger.removeHandler(handler)
+                handler.close()
+            handler = logging.StreamHandler(sys.stderr)
+            handler._pyre = True  # type: ignore[attr-defined]
+            handler.setFormatter(LevelPrefixFormatter("%(levelprefix)s %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = False
+        logging.getLogger(ERROR_LOGGER).disabled = False
+        logging.getLogger(ACCESS_LOGGER).disabled = not self.access_log
+
+
+class LevelPrefixFormatter(logging.Formatter):
+    """Adds ``%(levelprefix)s``: the level name and a colon, padded to nine columns
+    (``"INFO:    "``), as uvicorn prints it."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.levelprefix = f"{record.levelname}:".ljust(9)
+        return super().formatMessage(record)
+
+
+# -- validation helpers ------------------------------------------------------------
+
+
+def _check_int(config: Config, name: str, *, minimum: int, maximum: int | None = None) -> int:
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(name, f"must be an integer, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise ConfigError(name, f"must be {bound}, got {value}")
+    return value
+
+
+def _check_timeout(config: Config, name: str) -> None:
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(name, f"must be a number of seconds, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(name, f"must be a positive number of seconds, got {value}")
+    setattr(config, name, float(value))
+
+
+def _check_choice(config: Config, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(config, name)
+    if value not in choices:
+        raise ConfigError(name, f"must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _check_str(config: Config, name: str) -> None:
+    value = getattr(config, name)
+    if not isinstance(value, str):
+        raise ConfigError(name, f"must be a string, got {value!r}")
+
+
+def _check_bool(config: Config, name: str) -> None:
+    value = getattr(config, name)
+    if not isinstance(value, bool):
+        raise ConfigError(name, f"must be True or False, got {value!r}")

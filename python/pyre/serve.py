@@ -1,0 +1,168 @@
+"""Serving: the asyncio side of Pyre.
+
+How it works: the Rust server owns every socket in a poll whose single fd the
+asyncio loop watches (``loop.add_reader``); when it fires, Rust does all ready I/O and
+starts the application for each new request. A one-second tick sweeps deadlines kept in
+Rust. SIGINT/SIGTERM stop accepting, close idle connections, let requests in flight
+finish until ``timeout_graceful_shutdown``, then run lifespan shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from pyre import _core
+from pyre._asgi import make_runner
+from pyre.config import Config, ConfigError
+from pyre.lifespan import Lifespan
+
+logger = logging.getLogger("pyre.error")
+
+#: Exit status when the application fails to start (as uvicorn).
+STARTUP_FAILURE = 3
+TICK_SECONDS = 1.0
+
+
+def run_config(config: Config) -> int:
+    """Serves until a signal stops it; returns the process exit status."""
+    config.configure_logging()
+    loop = config.event_loop_factory()()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(serve(config))
+    finally:
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+async def serve(
+    config: Config,
+    *,
+    started: Callable[[list[Any]], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Runs the server on the running loop until ``stop`` is set (or a signal).
+    ``started`` receives the bound addresses once listening."""
+    if config.interface == "psgi":
+        raise ConfigError("interface", "PSGI is not available yet; use 'asgi' or 'auto'")
+    loop = asyncio.get_running_loop()
+    app = config.load_app()
+    stop = stop or asyncio.Event()
+    forced = asyncio.Event()
+
+    lifespan = Lifespan(app, config.lifespan)
+    if not await lifespan.startup():
+        logger.error("Application startup failed. Exiting.")
+        return STARTUP_FAILURE
+
+    debug = logger.isEnabledFor(logging.DEBUG)
+    access = config.access_log and logging.getLogger("pyre.access").isEnabledFor(logging.INFO)
+    server = _core.Server(
+        app,
+        make_runner(access_log=access),
+        loop,
+        root_path=config.root_path,
+        timeout_keep_alive=config.timeout_keep_alive,
+        timeout_header=config.timeout_header,
+        limit_concurrency=config.limit_concurrency,
+        limit_request_head=config.limit_request_head,
+        limit_request_body=config.limit_request_body,
+        protocol_error_log=(lambda message: logger.debug("refused request: %s", message))
+        if debug
+        else None,
+    )
+    server.set_state(lifespan.state)
+    addresses = [_listen(server, config)]
+    for address in addresses:
+        logger.info("Pyre running on %s (Press CTRL+C to quit)", _url(address, config))
+
+    fd = server.fileno()
+    loop.add_reader(fd, server.on_ready)
+    tick_handle = _schedule_ticks(loop, server)
+    _install_signal_handlers(loop, stop, forced)
+    if started is not None:
+        started(addresses)
+    try:
+        await stop.wait()
+        logger.info("Shutting down")
+        server.begin_shutdown()
+        deadline = loop.time() + config.timeout_graceful_shutdown
+        while server.in_flight and loop.time() < deadline and not forced.is_set():
+            await asyncio.sleep(0.02)
+        if server.in_flight:
+            logger.warning("Cancelling %d request(s) still in flight", server.in_flight)
+        server.close_all()
+        await asyncio.sleep(0)
+    finally:
+        tick_handle.cancel()
+        loop.remove_reader(fd)
+        _remove_signal_handlers(loop)
+    await lifespan.shutdown()
+    logger.info("Finished server process")
+    return 0
+
+
+def _listen(server: Any, config: Config) -> Any:
+    if config.uds is not None:
+        return server.listen_unix(config.uds, config.backlog)
+    if config.fd is not None:
+        return server.listen_fd(config.fd, config.backlog)
+    host = "::1" if config.host == "localhost" else config.host
+    return server.listen_tcp(host, config.port, config.backlog)
+
+
+def _url(address: tuple[Any, Any], config: Config) -> str:
+    host, port = address
+    if port is None:
+        return f"unix socket {host}"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+class _Ticker:
+    """Calls ``server.tick`` about once a second, rescheduling itself."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, server: Any) -> None:
+        self.loop = loop
+        self.server = server
+        self.handle = loop.call_later(TICK_SECONDS, self.run)
+
+    def run(self) -> None:
+        try:
+            self.server.tick()
+        finally:
+            self.handle = self.loop.call_later(TICK_SECONDS, self.run)
+
+    def cancel(self) -> None:
+        self.handle.cancel()
+
+
+def _schedule_ticks(loop: asyncio.AbstractEventLoop, server: Any) -> _Ticker:
+    return _Ticker(loop, server)
+
+
+def _install_signal_handlers(
+    loop: asyncio.AbstractEventLoop, stop: asyncio.Event, forced: asyncio.Event
+) -> None:
+    def on_signal() -> None:
+        if stop.is_set():
+            forced.set()
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, on_signal)
+
+
+def _remove_signal_handlers(loop: asyncio.AbstractEventLoop) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Side-by-side HTTP benchmark: Pyre against uvicorn and granian (benchmarks/run.py).
+#
+# Usage: scripts/bench.sh [run.py options]     (make bench runs it with none)
+#        scripts/bench.sh --servers uvicorn,granian --duration 5 --warmup 2
+#
+# 1. installs wrk if missing (apt-get, as root directly, else through sudo);
+# 2. creates .venv-bench with the machine's python3, separate from the project's .venv
+#    so the peers' dependencies never leak into the tests, and installs the pinned
+#    benchmarks/requirements.txt there;
+# 3. builds Pyre from the working tree in release mode (pip install ., maturin) into
+#    .venv-bench, unless --servers leaves pyre out; a failed build is reported and the
+#    peers are still measured (run.py then reports Pyre as unavailable);
+# 4. runs .venv-bench/bin/python benchmarks/run.py with the arguments given here.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+PYTHON="${PYTHON:-python3}"
+venv="$root/.venv-bench"
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "bench.sh: need root or sudo to run: $*" >&2
+        return 1
+    fi
+}
+
+for tool in wrk taskset; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        package="$tool"
+        [ "$tool" = taskset ] && package=util-linux
+        echo "bench.sh: installing $package"
+        if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$package"; then
+            as_root apt-get update -q
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$package"
+        fi
+    fi
+done
+
+# Does this run include pyre? (--servers LIST or --servers=LIST; default all.)
+want_pyre=1
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[$i]}" in
+        --servers=*) servers="${args[$i]#--servers=}" ;;
+        --servers) servers="${args[$((i + 1))]:-}" ;;
+        *) continue ;;
+    esac
+    case ",$servers," in
+        *,pyre,*) want_pyre=1 ;;
+        *) want_pyre=0 ;;
+    esac
+done
+
+if [ ! -x "$venv/bin/python" ]; then
+    echo "bench.sh: creating $venv with $("$PYTHON" --version 2>&1)"
+    "$PYTHON" -m venv "$venv"
+fi
+pip=("$venv/bin/python" -m pip --disable-pip-version-check)
+"${pip[@]}" install --quiet -r benchmarks/requirements.txt
+
+if [ "$want_pyre" -eq 1 ]; then
+    echo "bench.sh: building Pyre from the working tree (release) into $venv"
+    # Uninstall first so the same version number is rebuilt from the tree, while
+    # Pyre's own dependencies still resolve. Its own cargo target dir keeps rebuilds
+    # incremental without invalidating `make build`'s (pyo3 rebuilds when the
+    # interpreter path changes).
+    "${pip[@]}" uninstall --quiet --yes pyre-http >/dev/null 2>&1 || true
+    if ! CARGO_TARGET_DIR="$root/target/bench" "${pip[@]}" install --quiet "$root"; then
+        echo "bench.sh: WARNING: building Pyre failed; it will be reported unavailable" >&2
+    fi
+fi
+
+exec "$venv/bin/python" benchmarks/run.py "$@"
