@@ -1,0 +1,1 @@
+"""ASGI applications the black-box tests serve."""

@@ -1,0 +1,139 @@
+"""Helpers for black-box tests: start a real Pyre process on a free loopback port,
+and talk to it over raw sockets.
+
+``serve("tests.apps.probe:app", "--limit-concurrency", "1")`` starts
+``python -m pyre`` with ``--port 0``, waits for the log line naming the bound port,
+and on exit stops it with SIGINT (SIGKILL after a timeout), so no process outlives
+its test. The log is kept for assertions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+READY = re.compile(r"Pyre running on http://127\.0\.0\.1:(\d+)")
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen[str]
+    port: int
+    calls_file: Path
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def calls(self) -> list[str]:
+        if not self.calls_file.exists():
+            return []
+        return self.calls_file.read_text().splitlines()
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = STOP_TIMEOUT) -> int:
+        """Sends ``sig`` and waits; returns the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"server did not stop within {timeout}s\n{self.log}") from None
+
+
+@contextlib.contextmanager
+def serve(app: str, *args: str, env: dict[str, str] | None = None, tmp: Path) -> Iterator[ServerProcess]:
+    calls_file = tmp / f"calls-{time.monotonic_ns()}.txt"
+    environment = {**os.environ, "PYRE_TEST_CALLS": str(calls_file), **(env or {})}
+    command = [sys.executable, "-m", "pyre", app, "--host", "127.0.0.1", "--port", "0", *args]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    server = ServerProcess(process, 0, calls_file)
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            server.lines.append(line.rstrip("\n"))
+            match = READY.search(line)
+            if match:
+                server.port = int(match.group(1))
+                ready.set()
+        ready.set()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    if not ready.wait(START_TIMEOUT) or server.port == 0:
+        process.kill()
+        process.wait()
+        raise AssertionError(f"server did not start: {command}\n{server.log}")
+    try:
+        yield server
+    finally:
+        server.stop()
+        reader.join(5)
+
+
+def connect(port: int, timeout: float = 5.0) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.settimeout(timeout)
+    return sock
+
+
+def read_until_closed(sock: socket.socket, limit: int = 1 << 20) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    data = b""
+    while len(data) < limit:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def exchange(port: int, request: bytes, timeout: float = 5.0) -> bytes:
+    """Sends raw bytes, then reads until the server closes (half-closing our side is
+    avoided: the server would treat it as a disconnect)."""
+    with connect(port, timeout) as sock:
+        sock.sendall(request)
+        return read_until_closed(sock)
+
+
+def is_closed(sock: socket.socket, timeout: float = 2.0) -> bool:
+    """True when the server has closed the connection (EOF or reset) within
+    ``timeout`` and sent nothing more."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
