@@ -61,7 +61,9 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def serve(app: str, *args: str, env: dict[str, str] | None = None, tmp: Path) -> Iterator[ServerProcess]:
+def serve(
+    app: str, *args: str, env: dict[str, str] | None = None, tmp: Path
+) -> Iterator[ServerProcess]:
     calls_file = tmp / f"calls-{time.monotonic_ns()}.txt"
     environment = {**os.environ, "PYRE_TEST_CALLS": str(calls_file), **(env or {})}
     command = [sys.executable, "-m", "pyre", app, "--host", "127.0.0.1", "--port", "0", *args]

@@ -20,34 +20,32 @@ access_logger = logging.getLogger("pyre.access")
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
-def make_runner(*, access_log: bool) -> Callable[..., Awaitable[None]]:
-    """The runner coroutine function; access logging is decided once, here."""
+def log_access(scope: dict[str, Any], status: int) -> None:
+    """One access log line, written when the response completes."""
+    client = scope["client"]
+    access_logger.info(
+        '%s - "%s %s HTTP/%s" %d',
+        f"{client[0]}:{client[1]}" if client else "-",
+        scope["method"],
+        scope["path"],
+        scope["http_version"],
+        status,
+    )
 
-    async def run_asgi(app: ASGIApp, scope: dict[str, Any], receive: Any, send: Any, channel: Any):
-        try:
-            await app(scope, receive, send)
-        except ClientDisconnected:
-            channel.finish(None)
-            error_logger.debug("client disconnected during %s %s", scope["method"], scope["path"])
-            return
-        except BaseException as exc:
-            channel.finish(exc)
-            if not isinstance(exc, Exception):
-                raise
-            error_logger.error("Exception in ASGI application", exc_info=exc)
-        else:
-            problem = channel.finish(None)
-            if problem is not None:
-                error_logger.error("%s (%s %s)", problem, scope["method"], scope["path"])
-        if access_log:
-            client = scope["client"]
-            access_logger.info(
-                '%s - "%s %s HTTP/%s" %d',
-                f"{client[0]}:{client[1]}" if client else "-",
-                scope["method"],
-                scope["path"],
-                scope["http_version"],
-                channel.status,
-            )
 
-    return run_asgi
+async def run_asgi(app: ASGIApp, scope: dict[str, Any], receive: Any, send: Any, channel: Any):
+    """Runs the application for one request, then settles its response."""
+    try:
+        await app(scope, receive, send)
+    except ClientDisconnected:
+        channel.finish(None)
+        error_logger.debug("client disconnected during %s %s", scope["method"], scope["path"])
+    except BaseException as exc:
+        channel.finish(exc)
+        if not isinstance(exc, Exception):
+            raise
+        error_logger.error("Exception in ASGI application", exc_info=exc)
+    else:
+        problem = channel.finish(None)
+        if problem is not None:
+            error_logger.error("%s (%s %s)", problem, scope["method"], scope["path"])

@@ -36,6 +36,7 @@ class Server:
         limit_request_head: int = 65536,
         limit_request_body: int | None = None,
         protocol_error_log: Callable[[str], object] | None = None,
+        access_log: Callable[[dict[str, Any], int], object] | None = None,
     ) -> None: ...
     def listen_tcp(self, host: str, port: int, backlog: int) -> tuple[str, int]:
         """Listens on TCP; returns the bound (host, port)."""
@@ -50,6 +51,9 @@ class Server:
     @property
     def in_flight(self) -> int:
         """Requests whose responses are not complete."""
+    @property
+    def active_tasks(self) -> int:
+        """Application calls that have not returned (responses may be complete)."""
     @property
     def connections(self) -> int:
         """Open connections."""

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pyre import _core
-from pyre._asgi import make_runner
+from pyre._asgi import log_access, run_asgi
 from pyre.config import Config, ConfigError
 from pyre.lifespan import Lifespan
 
@@ -66,7 +66,7 @@ async def serve(
     access = config.access_log and logging.getLogger("pyre.access").isEnabledFor(logging.INFO)
     server = _core.Server(
         app,
-        make_runner(access_log=access),
+        run_asgi,
         loop,
         root_path=config.root_path,
         timeout_keep_alive=config.timeout_keep_alive,
@@ -77,6 +77,7 @@ async def serve(
         protocol_error_log=(lambda message: logger.debug("refused request: %s", message))
         if debug
         else None,
+        access_log=log_access if access else None,
     )
     server.set_state(lifespan.state)
     addresses = [_listen(server, config)]
@@ -93,11 +94,15 @@ async def serve(
         await stop.wait()
         logger.info("Shutting down")
         server.begin_shutdown()
+        # Wait for responses in flight and for application calls still running
+        # after their response (background tasks), as uvicorn does.
         deadline = loop.time() + config.timeout_graceful_shutdown
-        while server.in_flight and loop.time() < deadline and not forced.is_set():
+        while (server.in_flight or server.active_tasks) and not forced.is_set():
+            if loop.time() >= deadline:
+                break
             await asyncio.sleep(0.02)
-        if server.in_flight:
-            logger.warning("Cancelling %d request(s) still in flight", server.in_flight)
+        if server.active_tasks:
+            logger.warning("Cancelling %d request(s) still running", server.active_tasks)
         server.close_all()
         await asyncio.sleep(0)
     finally:

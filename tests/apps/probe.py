@@ -107,7 +107,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         n = int(query.get("n", ["3"])[0])
         await start(send, 200, [(b"content-type", b"text/plain")])
         for i in range(n):
-            await send({"type": "http.response.body", "body": f"chunk {i}\n".encode(), "more_body": True})
+            await send(
+                {"type": "http.response.body", "body": f"chunk {i}\n".encode(), "more_body": True}
+            )
         await send({"type": "http.response.body", "body": b""})
     elif path == "/length":
         n = int(query.get("n", ["10"])[0])
@@ -164,3 +166,66 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await text(send, json.dumps(scope.get("state", {})).encode())
     else:
         await text(send, b"ok")
+
+
+# Added for tests/test_http.py: a wrapper in front of the routes above, so they stay
+# unchanged.
+#
+#   .../inspect         (any prefix, so it also answers under --root-path) the scope as
+#                       JSON, with the Python type of every value
+#   /state-mutate       changes scope["state"], to show the next request gets a fresh copy
+#   /long-streamed, /short-streamed
+#                       like /long and /short, but the body comes in two pieces, so the
+#                       head is already on the wire when the mismatch shows
+#   /send-after-disconnect
+#                       waits for http.disconnect, then tries to send; records what
+#                       send raised and whether it is an OSError
+_routes = app
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "http" and scope["path"].endswith("/inspect"):
+        record(f"{scope['method']} {scope['path']}")
+        await read_all(receive)
+        report = {
+            "scope": jsonable({k: v for k, v in scope.items() if k not in ("state", "extensions")}),
+            "types": {k: type(v).__name__ for k, v in scope.items()},
+            "header_types": sorted(
+                {f"{type(n).__name__},{type(v).__name__}" for n, v in scope["headers"]}
+            ),
+            "client_types": [type(v).__name__ for v in scope.get("client") or ()],
+            "server_types": [type(v).__name__ for v in scope.get("server") or ()],
+            "asgi_types": {k: type(v).__name__ for k, v in scope["asgi"].items()},
+            "state": sorted(scope.get("state", {})),
+            "extensions": jsonable(scope.get("extensions")),
+        }
+        await text(send, json.dumps(report).encode())
+        return
+    if scope["type"] == "http" and scope["path"] == "/state-mutate":
+        record(f"{scope['method']} {scope['path']}")
+        scope["state"]["mutated"] = True
+        await text(send, b"mutated")
+        return
+    if scope["type"] == "http" and scope["path"] in ("/long-streamed", "/short-streamed"):
+        record(f"{scope['method']} {scope['path']}")
+        long = scope["path"] == "/long-streamed"
+        await start(send, 200, [(b"content-length", b"3" if long else b"10")])
+        await send({"type": "http.response.body", "body": b"to", "more_body": True})
+        try:
+            await send({"type": "http.response.body", "body": b"olong" if long else b"o"})
+        except RuntimeError as exc:
+            record(f"RuntimeError: {exc}")
+        return
+    if scope["type"] == "http" and scope["path"] == "/send-after-disconnect":
+        record(f"{scope['method']} {scope['path']}")
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        try:
+            await start(send, 200)
+            await send({"type": "http.response.body", "body": b"too late"})
+        except Exception as exc:
+            record(f"send raised {type(exc).__name__} oserror={isinstance(exc, OSError)}")
+            raise
+        record("send did not raise")
+        return
+    await _routes(scope, receive, send)

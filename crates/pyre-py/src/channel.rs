@@ -46,6 +46,8 @@ pub struct Channel {
     /// The future a pending `receive()` returned.
     waiter: Option<Py<PyAny>>,
     task: Option<Py<PyAny>>,
+    /// The request's scope, kept only when access logging is on.
+    scope: Option<Py<PyDict>>,
 }
 
 /// One already-done future shared by every `send()`: awaiting a done future returns
@@ -53,7 +55,7 @@ pub struct Channel {
 static DONE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 impl Channel {
-    pub fn new(server: Py<Server>, key: RequestKey) -> Self {
+    pub fn new(server: Py<Server>, key: RequestKey, scope: Option<Py<PyDict>>) -> Self {
         Channel {
             server,
             key,
@@ -64,6 +66,7 @@ impl Channel {
             disconnected: false,
             waiter: None,
             task: None,
+            scope,
         }
     }
 
@@ -127,19 +130,30 @@ impl Channel {
         Ok(Some(msg.into_any()))
     }
 
-    fn resolve_waiter(&mut self, py: Python<'_>, value: Bound<'_, PyAny>) -> PyResult<()> {
-        if let Some(fut) = self.waiter.take() {
-            let fut = fut.bind(py);
-            if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
-                fut.call_method1(intern!(py, "set_result"), (value,))?;
+    /// The pending `receive()` future, if there is one that can still take a result.
+    /// A future cancelled by the application (a `receive()` under a timeout or a
+    /// cancelled scope, as Starlette's `is_disconnected()` does) is dropped, so the
+    /// next `receive()` starts afresh and no message is lost into it.
+    fn live_waiter(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        if let Some(fut) = &self.waiter {
+            if fut.bind(py).call_method0(intern!(py, "done"))?.is_truthy()? {
+                self.waiter = None;
             }
+        }
+        Ok(self.waiter.as_ref().map(|f| f.clone_ref(py)))
+    }
+
+    fn resolve_waiter(&mut self, py: Python<'_>, value: Bound<'_, PyAny>) -> PyResult<()> {
+        if let Some(fut) = self.live_waiter(py)? {
+            self.waiter = None;
+            fut.bind(py).call_method1(intern!(py, "set_result"), (value,))?;
         }
         Ok(())
     }
 
     /// The runtime has body bytes for a waiting `receive()`.
     pub fn on_body_ready(&mut self, py: Python<'_>) -> PyResult<()> {
-        if self.waiter.is_none() || self.body_done {
+        if self.body_done || self.live_waiter(py)?.is_none() {
             return Ok(());
         }
         if let Some(msg) = self.try_body(py)? {
@@ -151,8 +165,15 @@ impl Channel {
     /// The client went away.
     pub fn on_disconnect(&mut self, py: Python<'_>) -> PyResult<()> {
         self.disconnected = true;
-        if self.waiter.is_some() {
-            self.resolve_waiter(py, Self::disconnect_message(py)?)?;
+        self.resolve_waiter(py, Self::disconnect_message(py)?)
+    }
+
+    /// The response is complete: write the access log line, if enabled.
+    fn log_access(&mut self, py: Python<'_>) -> PyResult<()> {
+        if let Some(scope) = self.scope.take() {
+            if let Some(log) = &self.server.borrow(py).access_log {
+                log.call1(py, (scope, self.held_status))?;
+            }
         }
         Ok(())
     }
@@ -237,9 +258,8 @@ impl Channel {
         if !more {
             self.state = SendState::Done;
             // receive() after a complete response gives http.disconnect.
-            if self.waiter.is_some() {
-                self.resolve_waiter(py, Self::disconnect_message(py)?)?;
-            }
+            self.resolve_waiter(py, Self::disconnect_message(py)?)?;
+            self.log_access(py)?;
             let server = self.server.borrow(py);
             server.schedule_drain(py, &self.server)?;
         }
@@ -267,6 +287,7 @@ impl Channel {
             .send_body(self.key, text.as_bytes(), false);
         self.state = SendState::Done;
         result.map_err(Self::send_error)?;
+        self.log_access(py)?;
         self.server.borrow(py).schedule_drain(py, &self.server)
     }
 }
@@ -279,7 +300,7 @@ fn header_type_error() -> PyErr {
 impl Channel {
     /// ASGI `receive`.
     fn receive<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        if self.waiter.is_some() {
+        if self.live_waiter(py)?.is_some() {
             return Err(PyRuntimeError::new_err(
                 "receive() called again before the previous call completed",
             ));

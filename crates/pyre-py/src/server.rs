@@ -43,6 +43,8 @@ pub struct Server {
     create_task: Py<PyAny>,
     call_soon: Py<PyAny>,
     protocol_error_log: Option<Py<PyAny>>,
+    /// `access_log(scope, status)`, called when a response completes, if enabled.
+    pub access_log: Option<Py<PyAny>>,
     constants: ScopeConstants,
     state: RefCell<Option<Py<PyDict>>>,
     /// A drain of queued events is scheduled with `call_soon`.
@@ -64,7 +66,7 @@ impl Server {
     #[pyo3(signature = (
         app, runner, event_loop, *, root_path = "", timeout_keep_alive = 75.0,
         timeout_header = 10.0, limit_concurrency = None, limit_request_head = 65536,
-        limit_request_body = None, protocol_error_log = None
+        limit_request_body = None, protocol_error_log = None, access_log = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -79,6 +81,7 @@ impl Server {
         limit_request_head: usize,
         limit_request_body: Option<u64>,
         protocol_error_log: Option<Py<PyAny>>,
+        access_log: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         if !(timeout_keep_alive > 0.0 && timeout_header > 0.0) {
             return Err(PyValueError::new_err("timeouts must be positive"));
@@ -107,6 +110,7 @@ impl Server {
             call_soon: loop_ref.getattr("call_soon")?.unbind(),
             loop_: event_loop,
             protocol_error_log,
+            access_log,
             constants: ScopeConstants {
                 root_path: PyString::new(py, root_path).unbind(),
                 root_path_bytes: root_path.as_bytes().to_vec(),
@@ -152,6 +156,13 @@ impl Server {
     #[getter]
     fn in_flight(&self) -> usize {
         self.core.borrow().net.in_flight()
+    }
+
+    /// Requests whose application call has not returned yet (a response may be
+    /// complete while a background task still runs in the application).
+    #[getter]
+    fn active_tasks(&self) -> usize {
+        self.core.borrow().channels.len()
     }
 
     /// Open connections.
@@ -286,7 +297,8 @@ impl Server {
                 state.as_ref().map(|s| s.bind(py)),
             )?
         };
-        let channel = Py::new(py, Channel::new(slf.clone().unbind(), key))?;
+        let logged_scope = self.access_log.as_ref().map(|_| scope.clone().unbind());
+        let channel = Py::new(py, Channel::new(slf.clone().unbind(), key, logged_scope))?;
         let bound = channel.bind(py);
         let receive = bound.getattr(pyo3::intern!(py, "receive"))?;
         let send = bound.getattr(pyo3::intern!(py, "send"))?;
