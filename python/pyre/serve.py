@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -109,6 +110,9 @@ async def serve(
         tick_handle.cancel()
         loop.remove_reader(fd)
         _remove_signal_handlers(loop)
+        if config.uds is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(config.uds)
     await lifespan.shutdown()
     logger.info("Finished server process")
     return 0

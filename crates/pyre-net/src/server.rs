@@ -87,6 +87,9 @@ pub enum SendError {
     Disconnected,
     /// The application broke HTTP framing; the connection was closed.
     Protocol(&'static str),
+    /// The response head is invalid (a header with CR/LF, a bad status); nothing was
+    /// written and the request can still be answered.
+    InvalidHead(&'static str),
 }
 
 /// A view of a request in flight.
@@ -634,15 +637,27 @@ impl Server {
         if conn.write_buf.capacity() == 0 {
             conn.write_buf = self.pool.take();
         }
-        let encoded = encode_response_head(
+        let encoded = match encode_response_head(
             &mut conn.write_buf,
             &ctx,
             status,
             headers,
             body_len,
             self.date.value(),
-        )
-        .map_err(|e| SendError::Protocol(e.reason()))?;
+        ) {
+            Ok(encoded) => encoded,
+            Err(pyre_h1::EncodeError::ContentLengthMismatch) => {
+                // A one-shot body that disagrees with the application's own
+                // Content-Length. Nothing was written yet, so the client gets a
+                // 500, and as for a stream the connection closes.
+                let message = "response body does not match its Content-Length";
+                self.in_flight -= 1;
+                self.conns[key.index as usize].disconnect_reported = true;
+                self.write_error(key.index as usize, 500, message);
+                return Err(SendError::Protocol(message));
+            }
+            Err(e) => return Err(SendError::InvalidHead(e.reason())),
+        };
         conn.keep_alive = encoded.keep_alive;
         conn.response = ResponseState::Streaming {
             framing: encoded.framing,

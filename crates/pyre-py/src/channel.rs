@@ -182,6 +182,9 @@ impl Channel {
         match err {
             SendError::Disconnected => ClientDisconnected::new_err("client disconnected"),
             SendError::Protocol(message) => PyRuntimeError::new_err(message),
+            SendError::InvalidHead(message) => {
+                PyValueError::new_err(format!("invalid response head: {message}"))
+            }
         }
     }
 
@@ -220,9 +223,12 @@ impl Channel {
             fields,
             body_len,
         );
-        result.map_err(|e| match e {
-            SendError::Protocol(m) => PyValueError::new_err(format!("invalid response head: {m}")),
-            other => Self::send_error(other),
+        result.map_err(|e| {
+            if !matches!(e, SendError::InvalidHead(_)) {
+                // The connection is closed or gone: nothing more can be sent.
+                self.state = SendState::Done;
+            }
+            Self::send_error(e)
         })
     }
 
@@ -388,17 +394,18 @@ impl Channel {
         self.task = None;
         let problem = match (self.state, error.is_some()) {
             (SendState::Done, _) => None,
-            (SendState::Start | SendState::HeadHeld, true) => {
-                if !self.disconnected {
-                    let _ = self.respond_plain(py, 500, "Internal Server Error\n");
-                }
-                Some("the application raised before completing the response; answered 500")
+            // The client is gone: nothing can be sent; release the connection.
+            (SendState::Start | SendState::HeadHeld | SendState::Body, _) if self.disconnected => {
+                server.core.borrow_mut().net.abort(self.key);
+                None
             }
-            (SendState::Start | SendState::HeadHeld, false) => {
-                if !self.disconnected {
-                    let _ = self.respond_plain(py, 500, "Internal Server Error\n");
-                }
-                Some("the application returned without sending a response; answered 500")
+            (SendState::Start | SendState::HeadHeld, raised) => {
+                let _ = self.respond_plain(py, 500, "Internal Server Error\n");
+                Some(if raised {
+                    "the application raised before completing the response; answered 500"
+                } else {
+                    "the application returned without sending a response; answered 500"
+                })
             }
             (SendState::Body, raised) => {
                 server.core.borrow_mut().net.abort(self.key);
@@ -410,9 +417,6 @@ impl Channel {
             }
         };
         self.state = SendState::Done;
-        if self.disconnected && problem.is_some() && error.is_none() {
-            return Ok(None);
-        }
         Ok(problem)
     }
 }

@@ -58,7 +58,11 @@ fn run(pieces: &[&[u8]], limits: &Limits) -> (Vec<u8>, Verdict) {
         }
         offset += piece.len();
     }
-    assert_eq!(decoder.eof(), Err(ParseError::TruncatedBody), "eof of an unfinished body");
+    assert_eq!(
+        decoder.eof(),
+        Err(ParseError::TruncatedBody),
+        "eof of an unfinished body"
+    );
     (data, Verdict::NeedMore)
 }
 
