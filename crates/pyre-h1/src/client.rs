@@ -214,12 +214,27 @@ pub fn parse_response(
     Ok(Some(ResponseHead {
         version,
         status,
-        reason: Span::within(buf, res.reason.unwrap_or_default().as_bytes()),
+        reason: reason_span(buf),
         headers,
         framing,
         keep_alive: persistent && framing != Framing::CloseDelimited,
         head_len,
     }))
+}
+
+/// The reason phrase's place in the status line. Not taken from httparse, which
+/// returns a static empty string (not a slice of `buf`) when the reason is missing or
+/// holds obs-text bytes: `HTTP/1.1 204\r\n` and `HTTP/1.1 200 \x80\r\n` are both valid.
+fn reason_span(buf: &[u8]) -> Span {
+    let line_end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
+    let line = &buf[..line_end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // `HTTP/1.1 200 ` is 13 bytes; what follows is the reason.
+    let start = line.len().min(13);
+    Span {
+        start: start as u32,
+        end: line.len() as u32,
+    }
 }
 
 fn classify_response_error(error: httparse::Error, buf: &[u8]) -> ParseError {

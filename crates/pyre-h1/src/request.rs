@@ -277,14 +277,16 @@ fn check_partial(data: &[u8], target_len: Option<usize>, limits: &Limits) -> Res
         Some(len) if len > limits.max_target_bytes => return Err(ParseError::TargetTooLong),
         Some(_) => {}
         None => {
-            // The request line is still arriving. Once it is longer than a maximal
-            // target plus a method and version could make it, decide why.
-            if data.len() > limits.max_target_bytes + 64 {
-                let line = &data[..memchr::memchr(b'\n', data).unwrap_or(data.len())];
-                return Err(match memchr::memchr(b' ', line) {
-                    Some(sp) if line[..sp].iter().all(|&b| is_tchar(b)) => ParseError::TargetTooLong,
-                    _ => ParseError::InvalidMethod,
-                });
+            // The request line is still arriving: judge the part of the target that
+            // arrived. It can only grow, so refusing it now agrees with the verdict
+            // on the whole line (any split parses the same).
+            let line = &data[..memchr::memchr(b'\n', data).unwrap_or(data.len())];
+            if let Some(space) = memchr::memchr(b' ', line) {
+                let rest = &line[space + 1..];
+                let target_len = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+                if target_len > limits.max_target_bytes {
+                    return Err(ParseError::TargetTooLong);
+                }
             }
         }
     }

@@ -182,6 +182,20 @@ fn response_head_fields_and_limits() {
         Err(ParseError::HeadTooLarge)
     );
 
+    // Found by fuzzing: a status line without a reason phrase, or with obs-text in it.
+    for (line, reason) in [
+        (&b"HTTP/1.1 204\r\n\r\n"[..], &b""[..]),
+        (b"HTTP/1.1 204 \r\n\r\n", b""),
+        (b"HTTP/1.1 200 \x80\r\n\r\n", b"\x80"),
+        (
+            b"HTTP/1.1 101 Swi\x8ftching\r\nConnection: Upgrade\r\n\r\n",
+            b"Swi\x8ftching",
+        ),
+    ] {
+        let head = parse_response(line, b"GET", &Limits::default()).unwrap().unwrap();
+        assert_eq!(head.reason.get(line), reason);
+    }
+
     let interim = parse_response(b"HTTP/1.1 103 Early Hints\r\n\r\n", b"GET", &Limits::default())
         .unwrap()
         .unwrap();

@@ -413,6 +413,22 @@ fn limits_are_enforced_and_configurable() {
     );
     assert!(parse(at_limit.as_bytes()).unwrap().is_some());
 
+    // A long method does not make a target at the limit look too long while the
+    // request line is still arriving: every prefix asks for more.
+    let long_method = format!(
+        "{} /{} HTTP/1.1\r\nHost: a\r\n\r\n",
+        "M".repeat(100),
+        "a".repeat(limits.max_target_bytes - 1)
+    );
+    assert!(parse(long_method.as_bytes()).unwrap().is_some());
+    for end in (8000..long_method.len() - 1).step_by(7) {
+        assert_eq!(
+            parse(&long_method.as_bytes()[..end]),
+            Ok(None),
+            "prefix of {end} bytes"
+        );
+    }
+
     // 431: too many fields, and a head over the size limit (complete or partial).
     let mut many = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
     for i in 0..limits.max_headers {
