@@ -42,7 +42,12 @@ impl BufferPool {
 
 /// Outcome of one `read(2)`.
 pub enum ReadResult {
-    Read(usize),
+    /// `read` bytes arrived; `offered` is how many the buffer had room for (fewer
+    /// read than offered: the socket was emptied).
+    Read {
+        read: usize,
+        offered: usize,
+    },
     WouldBlock,
     Eof,
     Failed,
@@ -65,11 +70,17 @@ pub fn read_into(fd: RawFd, buf: &mut Vec<u8>, max: usize) -> ReadResult {
         n if n > 0 => {
             // SAFETY: the kernel initialised the first `n` spare bytes (see above).
             unsafe { buf.set_len(buf.len() + n as usize) };
-            ReadResult::Read(n as usize)
+            ReadResult::Read {
+                read: n as usize,
+                offered: want,
+            }
         }
         _ => match std::io::Error::last_os_error().kind() {
             std::io::ErrorKind::WouldBlock => ReadResult::WouldBlock,
-            std::io::ErrorKind::Interrupted => ReadResult::Read(0),
+            std::io::ErrorKind::Interrupted => ReadResult::Read {
+                read: 0,
+                offered: want,
+            },
             _ => ReadResult::Failed,
         },
     }

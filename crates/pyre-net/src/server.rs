@@ -183,7 +183,7 @@ impl Server {
             if self.events.is_empty() {
                 return Ok(());
             }
-            let ready: Vec<(Token, bool, bool, bool)> = self
+            let ready: Vec<(Token, bool, bool, bool, bool)> = self
                 .events
                 .iter()
                 .map(|e| {
@@ -192,10 +192,11 @@ impl Server {
                         e.is_readable() || e.is_read_closed() || e.is_error(),
                         e.is_writable() || e.is_write_closed(),
                         e.is_error(),
+                        e.is_read_closed() || e.is_error(),
                     )
                 })
                 .collect();
-            for (token, readable, writable, error) in ready {
+            for (token, readable, writable, error, read_closed) in ready {
                 if token.0 >= LISTENER_TOKEN_BASE {
                     self.accept(token.0 - LISTENER_TOKEN_BASE);
                     continue;
@@ -209,7 +210,7 @@ impl Server {
                     self.on_writable(id);
                 }
                 if readable && self.conns.contains(id) {
-                    self.on_readable(id);
+                    self.on_readable(id, !read_closed);
                 }
             }
             if self.events.iter().count() < EVENTS_PER_POLL {
@@ -250,8 +251,9 @@ impl Server {
     }
 
     /// Reads what the phase allows, then advances the state machine.
-    fn on_readable(&mut self, id: usize) {
-        let eof = self.fill(id);
+    /// `short_read_drains`: see [`Server::fill_from`].
+    fn on_readable(&mut self, id: usize, short_read_drains: bool) {
+        let eof = self.fill_from(id, short_read_drains);
         let conn = &mut self.conns[id];
         match conn.phase {
             Phase::Idle | Phase::ReadingHead => {
@@ -296,9 +298,18 @@ impl Server {
         }
     }
 
-    /// Reads into the connection's buffer up to its phase's limit. Returns true on
-    /// EOF; closes the connection on a read error.
+    /// Reads into the connection's buffer up to its phase's limit, until the kernel
+    /// has no more. Returns true on EOF.
     fn fill(&mut self, id: usize) -> bool {
+        self.fill_from(id, false)
+    }
+
+    /// As [`Server::fill`]. With `short_read_drains`, a read that returns less than
+    /// the room offered is taken to have emptied the socket, which saves the
+    /// `read(2)` that would only say `EAGAIN` (one syscall per request). That is
+    /// sound for a readiness event without a hang-up: with edge-triggered epoll any
+    /// byte arriving later raises a new event (nginx reads the same way).
+    fn fill_from(&mut self, id: usize, short_read_drains: bool) -> bool {
         let max_head = self.config.limits.max_head_bytes;
         let high_water = self.config.read_high_water;
         let conn = &mut self.conns[id];
@@ -317,9 +328,13 @@ impl Server {
             let fd = conn.stream.raw_fd();
             let room = limit - conn.read_buf.len();
             match read_into(fd, &mut conn.read_buf, room) {
-                ReadResult::Read(_) => {
+                ReadResult::Read { read: n, offered } => {
                     if conn.phase == Phase::Lingering {
                         conn.read_buf.clear();
+                    }
+                    if short_read_drains && n > 0 && n < offered {
+                        conn.read_paused = false;
+                        return false;
                     }
                 }
                 ReadResult::WouldBlock => {

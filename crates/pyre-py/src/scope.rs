@@ -49,6 +49,7 @@ pub fn build_scope<'py>(
     view: &RequestView<'_>,
     constants: &ScopeConstants,
     server: &Bound<'py, PyTuple>,
+    client: Option<&Bound<'py, PyTuple>>,
     state: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let head = view.head;
@@ -98,8 +99,8 @@ pub fn build_scope<'py>(
     }
     scope.set_item(intern!(py, "headers"), headers)?;
 
-    match view.peer {
-        Some(peer) => scope.set_item(intern!(py, "client"), (peer.ip().to_string(), peer.port()))?,
+    match client {
+        Some(client) => scope.set_item(intern!(py, "client"), client)?,
         None => scope.set_item(intern!(py, "client"), py.None())?,
     }
     scope.set_item(intern!(py, "server"), server)?;

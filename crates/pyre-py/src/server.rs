@@ -31,6 +31,9 @@ pub struct Core {
     pub channels: HashMap<u64, Py<Channel>>,
     /// Shared server tuples, one per listener address.
     servers: Vec<(LocalAddr, Py<PyTuple>)>,
+    /// The `client` tuple of each connection slot, reused while the same peer holds
+    /// the slot: keep-alive requests do not format the address again.
+    clients: Vec<Option<(SocketAddr, Py<PyTuple>)>>,
 }
 
 #[pyclass(unsendable, module = "pyre._core")]
@@ -102,6 +105,7 @@ impl Server {
                 net,
                 channels: HashMap::new(),
                 servers: Vec::new(),
+                clients: Vec::new(),
             }),
             app,
             runner,
@@ -278,7 +282,8 @@ impl Server {
     fn start_request(&self, slf: &Bound<'_, Self>, key: RequestKey) -> PyResult<()> {
         let py = slf.py();
         let scope = {
-            let core = self.core.borrow();
+            let mut core = self.core.borrow_mut();
+            let core = &mut *core;
             let Some(view) = core.net.request(key) else {
                 return Ok(());
             };
@@ -288,12 +293,17 @@ impl Server {
                 .find(|(addr, _)| addr == view.local)
                 .map(|(_, t)| t.bind(py).clone())
                 .ok_or_else(|| PyOSError::new_err("request from an unknown listener"))?;
+            let client = match view.peer {
+                Some(peer) => Some(client_tuple(py, &mut core.clients, key.index as usize, peer)?),
+                None => None,
+            };
             let state = self.state.borrow();
             build_scope(
                 py,
                 &view,
                 &self.constants,
                 &server,
+                client.as_ref(),
                 state.as_ref().map(|s| s.bind(py)),
             )?
         };
@@ -310,6 +320,26 @@ impl Server {
         self.core.borrow_mut().channels.insert(key.to_u64(), channel);
         Ok(())
     }
+}
+
+/// The cached `(host, port)` tuple of the peer in connection slot `index`.
+fn client_tuple<'py>(
+    py: Python<'py>,
+    cache: &mut Vec<Option<(SocketAddr, Py<PyTuple>)>>,
+    index: usize,
+    peer: SocketAddr,
+) -> PyResult<Bound<'py, PyTuple>> {
+    if let Some(Some((addr, tuple))) = cache.get(index) {
+        if *addr == peer {
+            return Ok(tuple.bind(py).clone());
+        }
+    }
+    let tuple = (peer.ip().to_string(), peer.port()).into_pyobject(py)?;
+    if cache.len() <= index {
+        cache.resize_with(index + 1, || None);
+    }
+    cache[index] = Some((peer, tuple.clone().unbind()));
+    Ok(tuple)
 }
 
 /// A list of the addresses the server listens on (for tests and logging).
