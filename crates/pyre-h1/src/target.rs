@@ -27,9 +27,10 @@ pub fn split_target(form: TargetForm, target: &[u8]) -> (&[u8], &[u8]) {
 /// Percent-decodes `raw` and decodes the bytes as UTF-8, replacing invalid
 /// sequences with U+FFFD (what `urllib.parse.unquote` gives, as in uvicorn). A `%`
 /// not followed by two hex digits is kept as it is.
-pub fn decode_path(raw: &[u8]) -> String {
+pub fn decode_path(raw: &[u8]) -> std::borrow::Cow<'_, str> {
     if memchr::memchr(b'%', raw).is_none() {
-        return String::from_utf8_lossy(raw).into_owned();
+        // The common case borrows: no allocation for a path without escapes.
+        return String::from_utf8_lossy(raw);
     }
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
@@ -44,7 +45,7 @@ pub fn decode_path(raw: &[u8]) -> String {
         out.push(raw[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    std::borrow::Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 fn hex(b: u8) -> Option<u8> {

@@ -13,6 +13,49 @@ use pyre_net::{LocalAddr, RequestView};
 pub struct ScopeConstants {
     pub root_path: Py<PyString>,
     pub root_path_bytes: Vec<u8>,
+    /// A scope with every key in place and the constant values set. Each request's
+    /// scope starts as a copy of it: CPython copies a dict's key table in one go, so
+    /// no key is hashed, inserted or resized per request.
+    scope_template: Py<PyDict>,
+    asgi_template: Py<PyDict>,
+}
+
+impl ScopeConstants {
+    pub fn new(py: Python<'_>, root_path: &str) -> PyResult<Self> {
+        let root = PyString::new(py, root_path);
+        let scope = PyDict::new(py);
+        let none = py.None();
+        for key in [
+            "type",
+            "asgi",
+            "http_version",
+            "method",
+            "scheme",
+            "path",
+            "raw_path",
+            "query_string",
+            "root_path",
+            "headers",
+            "client",
+            "server",
+            "state",
+            "extensions",
+        ] {
+            scope.set_item(PyString::intern(py, key), &none)?;
+        }
+        scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
+        scope.set_item(intern!(py, "scheme"), intern!(py, "http"))?;
+        scope.set_item(intern!(py, "root_path"), &root)?;
+        let asgi = PyDict::new(py);
+        asgi.set_item(intern!(py, "version"), intern!(py, "3.0"))?;
+        asgi.set_item(intern!(py, "spec_version"), intern!(py, "2.4"))?;
+        Ok(ScopeConstants {
+            root_path: root.unbind(),
+            root_path_bytes: root_path.as_bytes().to_vec(),
+            scope_template: scope.unbind(),
+            asgi_template: asgi.unbind(),
+        })
+    }
 }
 
 /// The method as a str, interned for the common ones.
@@ -54,24 +97,19 @@ pub fn build_scope<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let head = view.head;
     let buf = view.buf;
-    let scope = PyDict::new(py);
-    scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
-    let asgi = PyDict::new(py);
-    asgi.set_item(intern!(py, "version"), intern!(py, "3.0"))?;
-    asgi.set_item(intern!(py, "spec_version"), intern!(py, "2.4"))?;
-    scope.set_item(intern!(py, "asgi"), asgi)?;
+    let scope = constants.scope_template.bind(py).copy()?;
+    scope.set_item(intern!(py, "asgi"), constants.asgi_template.bind(py).copy()?)?;
     let version = match head.version {
         pyre_net::h1::Version::Http10 => intern!(py, "1.0"),
         pyre_net::h1::Version::Http11 => intern!(py, "1.1"),
     };
     scope.set_item(intern!(py, "http_version"), version)?;
     scope.set_item(intern!(py, "method"), method_str(py, view))?;
-    scope.set_item(intern!(py, "scheme"), intern!(py, "http"))?;
 
     let (raw_path, query) = split_target(head.target_form, head.target.get(buf));
     let root = constants.root_path.bind(py);
     if constants.root_path_bytes.is_empty() {
-        scope.set_item(intern!(py, "path"), decode_path(raw_path))?;
+        scope.set_item(intern!(py, "path"), PyString::new(py, &decode_path(raw_path)))?;
         scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, raw_path))?;
     } else {
         let mut full = constants.root_path_bytes.clone();
@@ -81,10 +119,9 @@ pub fn build_scope<'py>(
         scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, &full))?;
     }
     scope.set_item(intern!(py, "query_string"), PyBytes::new(py, query))?;
-    scope.set_item(intern!(py, "root_path"), root)?;
 
-    let headers = PyList::empty(py);
     let mut lower = Vec::with_capacity(64);
+    let mut pairs = Vec::with_capacity(head.headers.len());
     for field in &head.headers {
         let name = field.name.get(buf);
         let name = if name.iter().any(u8::is_ascii_uppercase) {
@@ -95,8 +132,9 @@ pub fn build_scope<'py>(
             PyBytes::new(py, name)
         };
         let value = PyBytes::new(py, field.value.get(buf));
-        headers.append(PyTuple::new(py, [name.into_any(), value.into_any()])?)?;
+        pairs.push(PyTuple::new(py, [name.into_any(), value.into_any()])?);
     }
+    let headers = PyList::new(py, pairs)?;
     scope.set_item(intern!(py, "headers"), headers)?;
 
     match client {
@@ -104,8 +142,9 @@ pub fn build_scope<'py>(
         None => scope.set_item(intern!(py, "client"), py.None())?,
     }
     scope.set_item(intern!(py, "server"), server)?;
-    if let Some(state) = state {
-        scope.set_item(intern!(py, "state"), state.copy()?)?;
+    match state {
+        Some(state) => scope.set_item(intern!(py, "state"), state.copy()?)?,
+        None => scope.del_item(intern!(py, "state"))?,
     }
     scope.set_item(intern!(py, "extensions"), PyDict::new(py))?;
     Ok(scope)

@@ -13,22 +13,42 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple};
 use pyre_net::{BindAddr, Event, LocalAddr, RequestKey, ServerConfig};
 
 use crate::channel::Channel;
 use crate::scope::{build_scope, server_tuple, ScopeConstants};
 
+/// Hashes a packed request key with one multiplication (Fibonacci hashing): keys
+/// are ours, not an attacker's, so SipHash's protection buys nothing on this path.
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 pub struct Core {
     pub net: pyre_net::Server,
     /// The channel of each request in flight, by packed request key.
-    pub channels: HashMap<u64, Py<Channel>>,
+    pub channels: HashMap<u64, Py<Channel>, BuildHasherDefault<KeyHasher>>,
     /// Shared server tuples, one per listener address.
     servers: Vec<(LocalAddr, Py<PyTuple>)>,
     /// The `client` tuple of each connection slot, reused while the same peer holds
@@ -103,7 +123,7 @@ impl Server {
         Ok(Server {
             core: RefCell::new(Core {
                 net,
-                channels: HashMap::new(),
+                channels: HashMap::default(),
                 servers: Vec::new(),
                 clients: Vec::new(),
             }),
@@ -115,10 +135,7 @@ impl Server {
             loop_: event_loop,
             protocol_error_log,
             access_log,
-            constants: ScopeConstants {
-                root_path: PyString::new(py, root_path).unbind(),
-                root_path_bytes: root_path.as_bytes().to_vec(),
-            },
+            constants: ScopeConstants::new(py, root_path)?,
             state: RefCell::new(None),
             drain_scheduled: Cell::new(false),
             on_ready_method: RefCell::new(None),
