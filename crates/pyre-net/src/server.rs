@@ -102,6 +102,17 @@ pub struct RequestView<'a> {
 
 const LISTENER_TOKEN_BASE: usize = usize::MAX / 2;
 
+/// What one readiness event reported.
+#[derive(Clone, Copy)]
+struct Readiness {
+    token: Token,
+    readable: bool,
+    writable: bool,
+    error: bool,
+    /// The peer closed (or the socket failed): read to EOF, no short-read shortcut.
+    read_closed: bool,
+}
+
 pub struct Server {
     poll: Poll,
     events: Events,
@@ -112,6 +123,7 @@ pub struct Server {
     date: DateCache,
     now: Instant,
     queue: VecDeque<Event>,
+    ready: Vec<Readiness>,
     in_flight: usize,
     shutting_down: bool,
 }
@@ -128,6 +140,7 @@ impl Server {
             date: DateCache::new(),
             now: Instant::now(),
             queue: VecDeque::new(),
+            ready: Vec::with_capacity(EVENTS_PER_POLL),
             in_flight: 0,
             shutting_down: false,
         })
@@ -183,20 +196,25 @@ impl Server {
             if self.events.is_empty() {
                 return Ok(());
             }
-            let ready: Vec<(Token, bool, bool, bool, bool)> = self
-                .events
-                .iter()
-                .map(|e| {
-                    (
-                        e.token(),
-                        e.is_readable() || e.is_read_closed() || e.is_error(),
-                        e.is_writable() || e.is_write_closed(),
-                        e.is_error(),
-                        e.is_read_closed() || e.is_error(),
-                    )
-                })
-                .collect();
-            for (token, readable, writable, error, read_closed) in ready {
+            // Copied out of `events` (borrowed by the poll) into a reused buffer,
+            // so handling an event may borrow the server mutably.
+            let mut ready = std::mem::take(&mut self.ready);
+            ready.clear();
+            ready.extend(self.events.iter().map(|e| Readiness {
+                token: e.token(),
+                readable: e.is_readable() || e.is_read_closed() || e.is_error(),
+                writable: e.is_writable() || e.is_write_closed(),
+                error: e.is_error(),
+                read_closed: e.is_read_closed() || e.is_error(),
+            }));
+            for &Readiness {
+                token,
+                readable,
+                writable,
+                error,
+                read_closed,
+            } in &ready
+            {
                 if token.0 >= LISTENER_TOKEN_BASE {
                     self.accept(token.0 - LISTENER_TOKEN_BASE);
                     continue;
@@ -213,7 +231,9 @@ impl Server {
                     self.on_readable(id, !read_closed);
                 }
             }
-            if self.events.iter().count() < EVENTS_PER_POLL {
+            let batch = ready.len();
+            self.ready = ready;
+            if batch < EVENTS_PER_POLL {
                 return Ok(());
             }
         }

@@ -245,6 +245,12 @@ impl Channel {
             None => false,
         };
         let data: &[u8] = body.as_ref().map_or(&[], |b| b.as_bytes());
+        self.write_body(py, data, more)
+    }
+
+    /// Writes body bytes, after the held head if this is the first piece; `more ==
+    /// false` completes the response.
+    fn write_body(&mut self, py: Python<'_>, data: &[u8], more: bool) -> PyResult<()> {
         if self.state == SendState::HeadHeld {
             let body_len = if more { None } else { Some(data.len() as u64) };
             self.write_head(py, body_len)?;
@@ -272,8 +278,8 @@ impl Channel {
         Ok(())
     }
 
-    /// Answers with a bodyless status when nothing was written yet (500 for an
-    /// application error).
+    /// Answers with a short plain-text response when nothing was written yet (500
+    /// for an application error).
     fn respond_plain(&mut self, py: Python<'_>, status: u16, text: &str) -> PyResult<()> {
         let headers = PyList::empty(py);
         headers.append((
@@ -282,19 +288,8 @@ impl Channel {
         ))?;
         self.held_status = status;
         self.held_headers = Some(headers.into_any().unbind());
-        self.write_head(py, Some(text.len() as u64))?;
-        self.state = SendState::Body;
-        let result = self
-            .server
-            .borrow(py)
-            .core
-            .borrow_mut()
-            .net
-            .send_body(self.key, text.as_bytes(), false);
-        self.state = SendState::Done;
-        result.map_err(Self::send_error)?;
-        self.log_access(py)?;
-        self.server.borrow(py).schedule_drain(py, &self.server)
+        self.state = SendState::HeadHeld;
+        self.write_body(py, text.as_bytes(), false)
     }
 }
 

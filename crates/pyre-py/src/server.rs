@@ -256,6 +256,15 @@ impl Server {
         Ok(())
     }
 
+    /// The channel of a request whose application is still running.
+    fn channel(&self, py: Python<'_>, key: RequestKey) -> Option<Py<Channel>> {
+        self.core
+            .borrow()
+            .channels
+            .get(&key.to_u64())
+            .map(|c| c.clone_ref(py))
+    }
+
     fn dispatch_events(&self, slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         loop {
@@ -264,24 +273,12 @@ impl Server {
             match event {
                 Event::Request(key) => self.start_request(slf, key)?,
                 Event::BodyReady(key) => {
-                    let channel = self
-                        .core
-                        .borrow()
-                        .channels
-                        .get(&key.to_u64())
-                        .map(|c| c.clone_ref(py));
-                    if let Some(channel) = channel {
+                    if let Some(channel) = self.channel(py, key) {
                         channel.bind(py).borrow_mut().on_body_ready(py)?;
                     }
                 }
                 Event::Disconnect(key) => {
-                    let channel = self
-                        .core
-                        .borrow()
-                        .channels
-                        .get(&key.to_u64())
-                        .map(|c| c.clone_ref(py));
-                    if let Some(channel) = channel {
+                    if let Some(channel) = self.channel(py, key) {
                         channel.bind(py).borrow_mut().on_disconnect(py)?;
                     }
                 }
