@@ -1,0 +1,96 @@
+"""The ways to start Pyre serve the same application: `pyre.run(app)`, the console
+script, and both event loops."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import ROOT, ServerProcess, serve
+
+READY = re.compile(r"Pyre running on http://127\.0\.0\.1:(\d+)")
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_both_event_loops_serve(loop: str, tmp_path: Path) -> None:
+    with serve("tests.apps.probe:app", "--loop", loop, tmp=tmp_path) as server:
+        with httpx.Client(base_url=server.url) as client:
+            assert client.get("/").text == "ok"
+            assert client.post("/echo", content=b"x" * 100_000).content == b"x" * 100_000
+            streamed = client.get("/stream?n=5").text
+    assert streamed == "".join(f"chunk {i}\n" for i in range(5))
+
+
+def test_console_script_serves(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("pyre-http")
+    calls = tmp_path / "calls.txt"
+    process = subprocess.Popen(
+        [str(script), "tests.apps.probe:app", "--port", "0"],
+        cwd=ROOT,
+        env={**os.environ, "PYRE_TEST_CALLS": str(calls)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    server = ServerProcess(process, _wait_for_port(process), calls)
+    try:
+        assert httpx.get(f"{server.url}/").text == "ok"
+    finally:
+        assert server.stop() == 0
+
+
+def test_pyre_run_serves_an_application_object(tmp_path: Path) -> None:
+    calls = tmp_path / "calls.txt"
+    code = (
+        "import pyre\n"
+        "from tests.apps.probe import app\n"
+        "pyre.run(app, port=0, timeout_keep_alive=5, limit_concurrency=10)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "PYRE_TEST_CALLS": str(calls)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    server = ServerProcess(process, _wait_for_port(process), calls)
+    try:
+        assert httpx.get(f"{server.url}/scope").json()["type"] == "http"
+        assert server.calls() == ["GET /scope"]
+    finally:
+        assert server.stop(signal.SIGTERM) == 0
+
+
+def test_pyre_run_rejects_a_bad_option() -> None:
+    code = "import pyre\npyre.run(lambda *a: None, port=70000)\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode != 0
+    assert "port" in result.stderr
+
+
+def _wait_for_port(process: subprocess.Popen[str], timeout: float = 15.0) -> int:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        match = READY.search(line)
+        if match:
+            return int(match.group(1))
+    process.kill()
+    process.wait()
+    raise AssertionError("server did not start:\n" + "".join(seen))
