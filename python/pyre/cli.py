@@ -58,7 +58,7 @@ def build_config(**cli_kwargs: Any) -> Config:
     "--interface",
     field="interface",
     type=click.Choice(INTERFACES),
-    help="Application interface; auto detects it.",
+    help="Application interface: asgi (auto). psgi is not available yet.",
 )
 @_option("--loop", field="loop", type=click.Choice(LOOPS), help="Event loop implementation.")
 @_option(
@@ -96,7 +96,7 @@ def build_config(**cli_kwargs: Any) -> Config:
     "--limit-concurrency",
     field="limit_concurrency",
     type=int,
-    help="Most connections or tasks at once; beyond it, 503. Default: no limit.",
+    help="Most requests in flight at once (not connections); beyond it, 503. Default: no limit.",
 )
 @_option(
     "--limit-request-head",
