@@ -228,4 +228,40 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             raise
         record("send did not raise")
         return
+    if scope["type"] == "http" and scope["path"] == "/misuse":
+        record(f"{scope['method']} {scope['path']}")
+        await misuse(send)
+        return
     await _routes(scope, receive, send)
+
+
+async def misuse(send: Any) -> None:
+    """Sends malformed messages (each must raise a clear error, recorded), then a
+    valid response, then one message too many."""
+    bad_messages = [
+        "not a dict",
+        {"status": 200},
+        {"type": "http.response.start", "status": "200"},
+        {"type": "http.response.start", "status": 99},
+        {"type": "http.unknown"},
+        {"type": "http.response.body", "body": b"before start"},
+    ]
+    for message in bad_messages:
+        try:
+            await send(message)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            record(f"{type(exc).__name__}: {exc}")
+    await send({"type": "http.response.start", "status": 200, "headers": [("x", "str")]})
+    try:
+        await send({"type": "http.response.body", "body": b"ok"})
+    except TypeError as exc:
+        record(f"{type(exc).__name__}: {exc}")
+    try:
+        await send({"type": "http.response.body", "body": "str body"})
+    except TypeError as exc:
+        record(f"{type(exc).__name__}: {exc}")
+    await send({"type": "http.response.body", "body": b"fine"})
+    try:
+        await send({"type": "http.response.body", "body": b"one too many"})
+    except RuntimeError as exc:
+        record(f"{type(exc).__name__}: {exc}")

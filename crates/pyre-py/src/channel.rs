@@ -340,7 +340,12 @@ impl Channel {
                     .ok()
                     .and_then(|s| u16::try_from(s).ok())
                     .filter(|s| (100..=999).contains(s))
-                    .ok_or_else(|| PyValueError::new_err(format!("invalid HTTP status: {status}")))?;
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!(
+                            "ASGI 'status' must be an int from 100 to 999, got {}",
+                            status.repr().map_or_else(|_| "?".to_string(), |r| r.to_string())
+                        ))
+                    })?;
                 self.held_status = status;
                 self.held_headers = message.get_item(intern!(py, "headers"))?.map(Bound::unbind);
                 if self.disconnected {
