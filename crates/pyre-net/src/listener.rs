@@ -43,9 +43,8 @@ impl Listener {
             BindAddr::Tcp(sa) => {
                 let socket = Socket::new(Domain::for_address(*sa), Type::STREAM, None)?;
                 socket.set_reuse_address(true)?;
-                if sa.is_ipv6() {
-                    socket.set_only_v6(true)?;
-                }
+                // IPv6 sockets keep the system's dual-stack default (on Linux `::`
+                // also accepts IPv4 clients, as with uvicorn).
                 socket.set_nonblocking(true)?;
                 socket.bind(&(*sa).into())?;
                 socket.listen(backlog)?;

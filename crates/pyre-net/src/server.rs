@@ -854,10 +854,16 @@ impl Server {
     }
 
     /// Sweeps deadlines: idle keep-alive connections close, slow heads get 408,
-    /// lingering closes end.
+    /// lingering closes end. Also retries accepting (see below).
     pub fn tick(&mut self) {
         self.now = Instant::now();
         self.date.update(SystemTime::now());
+        // Accepting stops when the process runs out of file descriptors; with
+        // edge-triggered readiness no new event comes for connections already
+        // waiting in the backlog, so retry here once a second.
+        for listener in 0..self.listeners.len() {
+            self.accept(listener);
+        }
         let expired: Vec<(usize, Phase)> = self
             .conns
             .iter()

@@ -1,0 +1,81 @@
+"""Running out of file descriptors does not stop the server for good: connections
+that could not be accepted wait in the backlog and are served once descriptors free
+up (accepting is retried every second, since no new readiness event comes for
+connections already waiting)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.support import ROOT
+
+READY = re.compile(r"Pyre running on http://127\.0\.0\.1:(\d+)")
+FD_LIMIT = 48
+REQUEST = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
+
+
+def test_connections_beyond_the_fd_limit_are_served_once_fds_free_up(tmp_path: Path) -> None:
+    code = (
+        "import resource\n"
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, ({FD_LIMIT}, {FD_LIMIT}))\n"
+        "import pyre\n"
+        "from tests.apps.probe import app\n"
+        "pyre.run(app, port=0, access_log=False)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "PYRE_TEST_CALLS": str(tmp_path / "calls.txt")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        port = _wait_for_port(process)
+        first = [_request(port) for _ in range(FD_LIMIT)]
+        # The server now holds as many connections as it can: these wait unaccepted.
+        waiting = [_request(port) for _ in range(10)]
+        time.sleep(0.5)
+        for sock in first:
+            sock.close()
+        for sock in waiting:
+            sock.settimeout(10)
+            reply = sock.recv(4096)
+            assert reply.startswith(b"HTTP/1.1 200 OK"), reply
+            sock.close()
+        # And it keeps serving new connections normally.
+        fresh = _request(port)
+        fresh.settimeout(5)
+        assert fresh.recv(4096).startswith(b"HTTP/1.1 200 OK")
+        fresh.close()
+    finally:
+        process.terminate()
+        assert process.wait(15) == 0
+
+
+def _request(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(REQUEST)
+    return sock
+
+
+def _wait_for_port(process: subprocess.Popen[str], timeout: float = 15.0) -> int:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        match = READY.search(line)
+        if match:
+            return int(match.group(1))
+    process.kill()
+    raise AssertionError("server did not start:\n" + "".join(seen))
