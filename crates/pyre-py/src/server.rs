@@ -64,6 +64,12 @@ pub struct Server {
     pub loop_: Py<PyAny>,
     pub create_future: Py<PyAny>,
     create_task: Py<PyAny>,
+    /// On Python 3.12+, `asyncio.Task` and `{"loop": loop, "eager_start": True}`:
+    /// the task's first step runs at once, inside the call that creates it, so an
+    /// application that answers without waiting never goes through the loop's
+    /// ready queue (ARCHITECTURE.md: the Task is the largest Python cost).
+    /// `asyncio.current_task()` is that task throughout, as with any Task.
+    eager_task: Option<(Py<PyAny>, Py<PyDict>)>,
     call_soon: Py<PyAny>,
     protocol_error_log: Option<Py<PyAny>>,
     /// `access_log(scope, status)`, called when a response completes, if enabled.
@@ -131,6 +137,7 @@ impl Server {
             runner,
             create_future: loop_ref.getattr("create_future")?.unbind(),
             create_task: loop_ref.getattr("create_task")?.unbind(),
+            eager_task: eager_task_factory(py, loop_ref)?,
             call_soon: loop_ref.getattr("call_soon")?.unbind(),
             loop_: event_loop,
             protocol_error_log,
@@ -329,11 +336,37 @@ impl Server {
         let coro = self
             .runner
             .call1(py, (self.app.clone_ref(py), scope, receive, send, bound))?;
-        let task = self.create_task.call1(py, (coro,))?;
-        bound.borrow_mut().set_task(task);
-        self.core.borrow_mut().channels.insert(key.to_u64(), channel);
+        // Registered before the task starts: with eager tasks the application may
+        // run to completion (and `finish`) inside the call below.
+        self.core
+            .borrow_mut()
+            .channels
+            .insert(key.to_u64(), channel.clone_ref(py));
+        let task = match &self.eager_task {
+            Some((task_type, kwargs)) => task_type.bind(py).call((coro,), Some(kwargs.bind(py)))?,
+            None => self.create_task.bind(py).call1((coro,))?,
+        };
+        if self.core.borrow().channels.contains_key(&key.to_u64()) {
+            bound.borrow_mut().set_task(task.unbind());
+        }
         Ok(())
     }
+}
+
+/// `asyncio.Task` and its eager keyword arguments, where the interpreter has them
+/// (Python 3.12 added `eager_start`).
+fn eager_task_factory(
+    py: Python<'_>,
+    event_loop: &Bound<'_, PyAny>,
+) -> PyResult<Option<(Py<PyAny>, Py<PyDict>)>> {
+    if py.version_info() < (3, 12) {
+        return Ok(None);
+    }
+    let task_type = py.import("asyncio")?.getattr("Task")?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("loop", event_loop)?;
+    kwargs.set_item("eager_start", true)?;
+    Ok(Some((task_type.unbind(), kwargs.unbind())))
 }
 
 /// The cached `(host, port)` tuple of the peer in connection slot `index`.
