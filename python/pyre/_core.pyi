@@ -63,8 +63,9 @@ class Server:
         """Sweeps deadlines (keep-alive, header timeout); call about once a second."""
     def begin_shutdown(self) -> None:
         """Stops accepting and closes idle connections; in-flight requests finish."""
-    def close_all(self) -> None:
-        """Closes every connection and cancels the tasks of requests in flight."""
+    def close_all(self) -> list[Any]:
+        """Closes every connection, cancels the tasks of requests still running and
+        returns them."""
 
 @final
 class Channel:

@@ -27,6 +27,8 @@ logger = logging.getLogger("pyre.error")
 #: Exit status when the application fails to start (as uvicorn).
 STARTUP_FAILURE = 3
 TICK_SECONDS = 1.0
+#: How long requests cancelled at the end of a graceful shutdown get to unwind.
+CANCEL_UNWIND_SECONDS = 2.0
 
 
 def run_config(config: Config) -> int:
@@ -104,8 +106,11 @@ async def serve(
             await asyncio.sleep(0.02)
         if server.active_tasks:
             logger.warning("Cancelling %d request(s) still running", server.active_tasks)
-        server.close_all()
-        await asyncio.sleep(0)
+        cancelled = server.close_all()
+        if cancelled:
+            # Let cancelled requests unwind (their finally blocks, a framework's
+            # task groups) before lifespan shutdown; bounded.
+            await asyncio.wait(cancelled, timeout=CANCEL_UNWIND_SECONDS)
     finally:
         tick_handle.cancel()
         loop.remove_reader(fd)

@@ -74,11 +74,13 @@ impl Channel {
         self.task = Some(task);
     }
 
-    pub fn cancel_task(&self) -> PyResult<()> {
-        if let Some(task) = &self.task {
-            Python::attach(|py| task.call_method0(py, intern!(py, "cancel")))?;
-        }
-        Ok(())
+    /// Cancels the request's task, if it is still running; returns it.
+    pub fn cancel_task(&self) -> PyResult<Option<Py<PyAny>>> {
+        let Some(task) = &self.task else { return Ok(None) };
+        Python::attach(|py| {
+            task.call_method0(py, intern!(py, "cancel"))?;
+            Ok(Some(task.clone_ref(py)))
+        })
     }
 
     fn done_future<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -219,16 +219,20 @@ impl Server {
         self.core.borrow_mut().net.begin_shutdown();
     }
 
-    /// Closes every connection and cancels the tasks of requests still in flight.
-    fn close_all(slf: &Bound<'_, Self>) -> PyResult<()> {
+    /// Closes every connection and cancels the tasks of requests still running;
+    /// returns those tasks, for the caller to wait on while they unwind.
+    fn close_all(slf: &Bound<'_, Self>) -> PyResult<Vec<Py<PyAny>>> {
         let this = slf.borrow();
         this.core.borrow_mut().net.close_all();
         this.dispatch_events(slf)?;
         let channels: Vec<Py<Channel>> = this.core.borrow_mut().channels.drain().map(|(_, c)| c).collect();
+        let mut tasks = Vec::with_capacity(channels.len());
         for channel in channels {
-            channel.bind(slf.py()).borrow().cancel_task()?;
+            if let Some(task) = channel.bind(slf.py()).borrow().cancel_task()? {
+                tasks.push(task);
+            }
         }
-        Ok(())
+        Ok(tasks)
     }
 }
 
