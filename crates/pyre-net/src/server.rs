@@ -560,6 +560,7 @@ impl Server {
     pub fn read_body(&mut self, key: RequestKey, out: &mut Vec<u8>) -> Result<BodyRead, SendError> {
         let id = key.index as usize;
         let start_len = out.len();
+        let high_water = self.config.read_high_water;
         loop {
             let conn = self.current(key)?;
             let Some(decoder) = conn.body.as_mut() else {
@@ -598,7 +599,10 @@ impl Server {
                 conn.body = None;
             }
             compact(conn);
-            if conn.read_paused && !ended {
+            // Resume a paused socket, but hand over at most about one high-water
+            // mark of body per call, so one message stays bounded.
+            let room = out.len() - start_len < high_water;
+            if conn.read_paused && !ended && room {
                 let eof = self.fill(id);
                 let conn = &mut self.conns[id];
                 if conn.read_buf.len() > conn.body_pos {
