@@ -139,3 +139,22 @@ def is_closed(sock: socket.socket, timeout: float = 2.0) -> bool:
         return True
     except TimeoutError:
         return False
+
+
+def wait_for_port(process: subprocess.Popen[str], timeout: float = START_TIMEOUT) -> int:
+    """Reads a server process's output until the line naming its port; kills the
+    process and fails if it does not appear within ``timeout``."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        match = READY.search(line)
+        if match:
+            return int(match.group(1))
+    process.kill()
+    process.wait()
+    raise AssertionError("server did not start:\n" + "".join(seen))

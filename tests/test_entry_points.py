@@ -4,19 +4,15 @@ script, and both event loops."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import ROOT, ServerProcess, serve
-
-READY = re.compile(r"Pyre running on http://127\.0\.0\.1:(\d+)")
+from tests.support import ROOT, ServerProcess, serve, wait_for_port
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
@@ -40,7 +36,7 @@ def test_console_script_serves(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    server = ServerProcess(process, _wait_for_port(process), calls)
+    server = ServerProcess(process, wait_for_port(process), calls)
     try:
         assert httpx.get(f"{server.url}/").text == "ok"
     finally:
@@ -62,7 +58,7 @@ def test_pyre_run_serves_an_application_object(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    server = ServerProcess(process, _wait_for_port(process), calls)
+    server = ServerProcess(process, wait_for_port(process), calls)
     try:
         assert httpx.get(f"{server.url}/scope").json()["type"] == "http"
         assert server.calls() == ["GET /scope"]
@@ -77,20 +73,3 @@ def test_pyre_run_rejects_a_bad_option() -> None:
     )
     assert result.returncode != 0
     assert "port" in result.stderr
-
-
-def _wait_for_port(process: subprocess.Popen[str], timeout: float = 15.0) -> int:
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        match = READY.search(line)
-        if match:
-            return int(match.group(1))
-    process.kill()
-    process.wait()
-    raise AssertionError("server did not start:\n" + "".join(seen))

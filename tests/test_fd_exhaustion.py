@@ -6,16 +6,14 @@ connections already waiting)."""
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tests.support import ROOT
+from tests.support import ROOT, wait_for_port
 
-READY = re.compile(r"Pyre running on http://127\.0\.0\.1:(\d+)")
 FD_LIMIT = 48
 REQUEST = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
 
@@ -37,7 +35,7 @@ def test_connections_beyond_the_fd_limit_are_served_once_fds_free_up(tmp_path: P
         text=True,
     )
     try:
-        port = _wait_for_port(process)
+        port = wait_for_port(process)
         first = [_request(port) for _ in range(FD_LIMIT)]
         # The server now holds as many connections as it can: these wait unaccepted.
         waiting = [_request(port) for _ in range(10)]
@@ -63,19 +61,3 @@ def _request(port: int) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     sock.sendall(REQUEST)
     return sock
-
-
-def _wait_for_port(process: subprocess.Popen[str], timeout: float = 15.0) -> int:
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        match = READY.search(line)
-        if match:
-            return int(match.group(1))
-    process.kill()
-    raise AssertionError("server did not start:\n" + "".join(seen))
