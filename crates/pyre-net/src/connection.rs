@@ -123,3 +123,17 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ARCHITECTURE.md: an idle keep-alive connection holds a few hundred bytes, not
+    /// kilobytes. Its buffers go back to the pool when it goes idle, so what remains
+    /// is this struct (plus the kernel's socket).
+    #[test]
+    fn an_idle_connection_is_a_few_hundred_bytes() {
+        let size = std::mem::size_of::<Connection>();
+        assert!(size <= 512, "Connection is {size} bytes");
+    }
+}
