@@ -14,7 +14,7 @@ use crate::config::INITIAL_READ_BUFFER;
 pub const MAX_POOLED_CAPACITY: usize = 64 * 1024;
 
 /// Most buffers kept for reuse.
-pub const MAX_POOLED_BUFFERS: usize = 1024;
+pub const MAX_POOLED_BUFFERS: usize = 256;
 
 #[derive(Default)]
 pub struct BufferPool {
