@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyTuple};
 use pyre_net::{BindAddr, Event, LocalAddr, RequestKey, ServerConfig};
 
 use crate::channel::Channel;
@@ -391,14 +391,4 @@ fn client_tuple<'py>(
     }
     cache[index] = Some((peer, tuple.clone().unbind()));
     Ok(tuple)
-}
-
-/// A list of the addresses the server listens on (for tests and logging).
-#[allow(dead_code)]
-pub fn addresses(py: Python<'_>, core: &Core) -> PyResult<Py<PyList>> {
-    let list = PyList::empty(py);
-    for (_, tuple) in &core.servers {
-        list.append(tuple.bind(py))?;
-    }
-    Ok(list.unbind())
 }
