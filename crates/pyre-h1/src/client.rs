@@ -255,26 +255,3 @@ fn classify_response_error(error: httparse::Error, buf: &[u8]) -> ParseError {
         httparse::Error::Status | httparse::Error::Token => ParseError::InvalidStatusLine,
     }
 }
-
-/// Convenience for tests and callers that build a request with a known body.
-pub fn encode_request_with_body<I, N, V>(
-    out: &mut Vec<u8>,
-    method: &[u8],
-    target: &[u8],
-    headers: I,
-    body: &[u8],
-) -> Result<(), EncodeError>
-where
-    I: IntoIterator<Item = (N, V)>,
-    N: AsRef<[u8]>,
-    V: AsRef<[u8]>,
-{
-    let kind = if body.is_empty() {
-        RequestBody::None
-    } else {
-        RequestBody::Length(body.len() as u64)
-    };
-    encode_request(out, method, target, headers, kind)?;
-    out.extend_from_slice(body);
-    Ok(())
-}

@@ -45,7 +45,7 @@ mod target;
 
 pub use body::{BodyDecoder, Framing};
 pub use chunked::{BodyEvent, ChunkedDecoder, Trailer};
-pub use client::{encode_request, encode_request_with_body, parse_response, RequestBody, ResponseHead};
+pub use client::{encode_request, parse_response, RequestBody, ResponseHead};
 pub use date::{DateCache, DATE_LEN};
 pub use encode::{check_field, encode_chunk, encode_chunk_header, encode_last_chunk, CHUNK_END};
 pub use error::{EncodeError, ParseError, StatusHint};

@@ -163,10 +163,6 @@ impl Server {
         self.poll.as_raw_fd()
     }
 
-    pub fn config(&self) -> &ServerConfig {
-        &self.config
-    }
-
     /// Requests handed to the application whose responses are not complete.
     pub fn in_flight(&self) -> usize {
         self.in_flight
@@ -848,13 +844,6 @@ impl Server {
             conn.disconnect_reported = true;
             self.close(key.index as usize);
         }
-    }
-
-    /// Whether the response of `key` has started (head written).
-    pub fn response_started(&self, key: RequestKey) -> bool {
-        self.conns
-            .get(key.index as usize)
-            .is_some_and(|c| c.seq == key.seq && c.response != ResponseState::NotStarted)
     }
 
     /// Sweeps deadlines: idle keep-alive connections close, slow heads get 408,
