@@ -60,6 +60,18 @@ class ServerProcess:
             raise AssertionError(f"server did not stop within {timeout}s\n{self.log}") from None
 
 
+def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """Starts a server command from the repository root, output (merged) piped."""
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def start_with_calls(command: list[str], calls: Path) -> subprocess.Popen[str]:
+    """`start`, with the probe application recording its calls to ``calls``."""
+    return start(command, {**os.environ, "PYRE_TEST_CALLS": str(calls)})
+
+
 @contextlib.contextmanager
 def serve(
     app: str, *args: str, env: dict[str, str] | None = None, tmp: Path
@@ -67,14 +79,7 @@ def serve(
     calls_file = tmp / f"calls-{time.monotonic_ns()}.txt"
     environment = {**os.environ, "PYRE_TEST_CALLS": str(calls_file), **(env or {})}
     command = [sys.executable, "-m", "pyre", app, "--host", "127.0.0.1", "--port", "0", *args]
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start(command, environment)
     server = ServerProcess(process, 0, calls_file)
     ready = threading.Event()
 

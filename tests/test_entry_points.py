@@ -3,7 +3,6 @@ script, and both event loops."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import ROOT, ServerProcess, serve, wait_for_port
+from tests.support import ROOT, ServerProcess, serve, start_with_calls, wait_for_port
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
@@ -28,14 +27,7 @@ def test_both_event_loops_serve(loop: str, tmp_path: Path) -> None:
 def test_console_script_serves(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("pyre-http")
     calls = tmp_path / "calls.txt"
-    process = subprocess.Popen(
-        [str(script), "tests.apps.probe:app", "--port", "0"],
-        cwd=ROOT,
-        env={**os.environ, "PYRE_TEST_CALLS": str(calls)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_with_calls([str(script), "tests.apps.probe:app", "--port", "0"], calls)
     server = ServerProcess(process, wait_for_port(process), calls)
     try:
         assert httpx.get(f"{server.url}/").text == "ok"
@@ -50,14 +42,7 @@ def test_pyre_run_serves_an_application_object(tmp_path: Path) -> None:
         "from tests.apps.probe import app\n"
         "pyre.run(app, port=0, timeout_keep_alive=5, limit_concurrency=10)\n"
     )
-    process = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**os.environ, "PYRE_TEST_CALLS": str(calls)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_with_calls([sys.executable, "-c", code], calls)
     server = ServerProcess(process, wait_for_port(process), calls)
     try:
         assert httpx.get(f"{server.url}/scope").json()["type"] == "http"

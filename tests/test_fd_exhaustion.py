@@ -5,14 +5,12 @@ connections already waiting)."""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tests.support import ROOT, wait_for_port
+from tests.support import start_with_calls, wait_for_port
 
 FD_LIMIT = 48
 REQUEST = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
@@ -26,14 +24,7 @@ def test_connections_beyond_the_fd_limit_are_served_once_fds_free_up(tmp_path: P
         "from tests.apps.probe import app\n"
         "pyre.run(app, port=0, access_log=False)\n"
     )
-    process = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**os.environ, "PYRE_TEST_CALLS": str(tmp_path / "calls.txt")},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_with_calls([sys.executable, "-c", code], tmp_path / "calls.txt")
     try:
         port = wait_for_port(process)
         first = [_request(port) for _ in range(FD_LIMIT)]
