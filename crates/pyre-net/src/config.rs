@@ -25,6 +25,13 @@ pub const DEFAULT_BACKLOG: i32 = 2048;
 /// pauses (read backpressure).
 pub const DEFAULT_READ_HIGH_WATER: usize = 64 * 1024;
 
+/// Response bytes the out-buffer may hold before the application's `send` waits
+/// (write backpressure)...
+pub const DEFAULT_WRITE_HIGH_WATER: usize = 64 * 1024;
+
+/// ...until the out-buffer has drained below this.
+pub const DEFAULT_WRITE_LOW_WATER: usize = 16 * 1024;
+
 /// Initial capacity of a connection's read buffer: enough for most request heads.
 pub const INITIAL_READ_BUFFER: usize = 8 * 1024;
 
@@ -44,6 +51,10 @@ pub struct ServerConfig {
     pub limit_concurrency: Option<usize>,
     /// See [`DEFAULT_READ_HIGH_WATER`].
     pub read_high_water: usize,
+    /// See [`DEFAULT_WRITE_HIGH_WATER`].
+    pub write_high_water: usize,
+    /// See [`DEFAULT_WRITE_LOW_WATER`].
+    pub write_low_water: usize,
     /// Report protocol errors as events (for debug logging).
     pub report_protocol_errors: bool,
 }
@@ -56,6 +67,8 @@ impl Default for ServerConfig {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             limit_concurrency: None,
             read_high_water: DEFAULT_READ_HIGH_WATER,
+            write_high_water: DEFAULT_WRITE_HIGH_WATER,
+            write_low_water: DEFAULT_WRITE_LOW_WATER,
             report_protocol_errors: false,
         }
     }

@@ -19,6 +19,7 @@ use std::time::Instant;
 use pyre_h1::{BodyDecoder, Framing, RequestHead};
 
 use crate::listener::Stream;
+use crate::output::FileJob;
 
 /// Where a connection is in its life. Transitions live in `server.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +66,9 @@ pub struct Connection {
     pub body: Option<BodyDecoder>,
     pub write_buf: Vec<u8>,
     pub write_pos: usize,
+    /// A file being sent after the out-buffer (boxed: rare, and idle connections
+    /// stay small).
+    pub file: Option<Box<FileJob>>,
     pub response: ResponseState,
     /// The request allows another one after it, and nothing since said otherwise.
     pub keep_alive: bool,
@@ -78,6 +82,9 @@ pub struct Connection {
     pub write_interest: bool,
     /// The application waits for body bytes: report new ones.
     pub body_wanted: bool,
+    /// The application waits for the output to drain (write backpressure): report
+    /// when it falls below the low-water mark, or when the file is out.
+    pub drain_wanted: bool,
     pub continue_sent: bool,
     pub disconnect_reported: bool,
 }
@@ -96,6 +103,7 @@ impl Connection {
             body: None,
             write_buf: Vec::new(),
             write_pos: 0,
+            file: None,
             response: ResponseState::NotStarted,
             keep_alive: true,
             deadline: None,
@@ -103,12 +111,13 @@ impl Connection {
             read_closed: false,
             write_interest: false,
             body_wanted: false,
+            drain_wanted: false,
             continue_sent: false,
             disconnect_reported: false,
         }
     }
 
-    /// Bytes waiting in the out-buffer.
+    /// Bytes waiting in the out-buffer (a pending file not included).
     pub fn pending_write(&self) -> usize {
         self.write_buf.len() - self.write_pos
     }

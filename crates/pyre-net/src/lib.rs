@@ -8,16 +8,18 @@
 //! - [`listener`]: TCP (IPv4/IPv6), Unix socket and inherited-fd listeners.
 //! - [`connection`]: the per-connection state machine ([`Phase`]).
 //! - [`server`]: event processing, request/response calls, deadlines, shutdown.
+//! - [`output`]: writing through to sockets, out-buffers, files by `sendfile`.
 //! - [`buffers`]: the buffer pool and reads into spare capacity.
 
 pub mod buffers;
 pub mod config;
 pub mod connection;
 pub mod listener;
+pub mod output;
 pub mod server;
 
 pub use config::ServerConfig;
 pub use connection::Phase;
 pub use listener::{BindAddr, LocalAddr};
 pub use pyre_h1 as h1;
-pub use server::{BodyRead, Event, RequestKey, RequestView, SendError, Server};
+pub use server::{BodyRead, Event, Flow, RequestKey, RequestView, SendError, Server};

@@ -15,6 +15,7 @@
 //! whenever we stop reading ourselves (a full buffer) we resume by reading at once.
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
@@ -22,8 +23,8 @@ use std::time::{Instant, SystemTime};
 
 use mio::{Events, Interest, Poll, Token};
 use pyre_h1::{
-    encode_chunk, encode_last_chunk, encode_response_head, parse_request, BodyDecoder, BodyEvent, DateCache,
-    Framing, ParseError, RequestHead, ResponseContext,
+    encode_chunk_header, encode_last_chunk, encode_response_head, parse_request, BodyDecoder, BodyEvent,
+    DateCache, Framing, ParseError, RequestHead, ResponseContext, CHUNK_END,
 };
 use slab::Slab;
 
@@ -31,6 +32,7 @@ use crate::buffers::{read_into, BufferPool, ReadResult};
 use crate::config::{ServerConfig, EVENTS_PER_POLL, LINGER_TIMEOUT};
 use crate::connection::{Connection, Phase, ResponseState};
 use crate::listener::{BindAddr, Listener, LocalAddr};
+use crate::output::{self, FileJob, Written};
 
 /// Names one request: the connection's slab index and the request's sequence
 /// number on it. Packed into a `u64` for the bindings.
@@ -59,8 +61,12 @@ pub enum Event {
     Request(RequestKey),
     /// Body bytes (or the body's end) arrived for a request whose application waits.
     BodyReady(RequestKey),
-    /// The client went away (or closed its side) while the request was in flight.
+    /// The client went away (or closed its side) while the request was in flight,
+    /// or the connection failed while the application waited for it to drain.
     Disconnect(RequestKey),
+    /// The output of a request whose application waits ([`Flow::Wait`]) drained
+    /// below the low-water mark, or its file is out.
+    Drained(RequestKey),
     /// A request was refused by the codec (only when `report_protocol_errors`).
     ProtocolError {
         peer: Option<SocketAddr>,
@@ -78,6 +84,16 @@ pub enum BodyRead {
     Pending,
     /// The body had already ended.
     Done,
+}
+
+/// What a call that sends response bytes asks of the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Send more when ready.
+    Ready,
+    /// The out-buffer is above the high-water mark (or a file is being sent): wait
+    /// for [`Event::Drained`] (or [`Event::Disconnect`]) before sending more.
+    Wait,
 }
 
 /// Why a call on a request failed.
@@ -455,48 +471,58 @@ impl Server {
         self.flush(id);
     }
 
-    /// Writes the out-buffer; registers for writability when the kernel refuses
-    /// some, and finishes a closing connection once everything is out.
-    fn flush(&mut self, id: usize) {
+    /// Writes the out-buffer and the pending file, then [`Server::settle`]s.
+    /// Returns false when the socket failed and the connection was closed.
+    fn flush(&mut self, id: usize) -> bool {
+        let had_file = self.conns[id].file.is_some();
+        let written = output::write_out(&mut self.conns[id]);
+        self.settle(id, written, had_file)
+    }
+
+    /// Acts on what a write left behind: watch for writability while bytes wait;
+    /// tell an application waiting under backpressure that the output drained;
+    /// complete a response whose file is out; finish a closing connection once
+    /// everything is out. Returns false when the socket failed and the connection
+    /// was closed.
+    fn settle(&mut self, id: usize, written: Written, had_file: bool) -> bool {
+        if written == Written::Failed {
+            self.close(id);
+            return false;
+        }
+        let low_water = self.config.write_low_water;
         let conn = &mut self.conns[id];
-        while conn.write_pos < conn.write_buf.len() {
-            match conn.stream.write(&conn.write_buf[conn.write_pos..]) {
-                Ok(0) => break,
-                Ok(n) => conn.write_pos += n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    if !conn.write_interest {
-                        conn.write_interest = true;
-                        let _ = self.poll.registry().reregister(
-                            &mut conn.stream,
-                            Token(id),
-                            Interest::READABLE | Interest::WRITABLE,
-                        );
-                    }
-                    return;
-                }
-                Err(_) => {
-                    self.close(id);
-                    return;
-                }
+        let waiting = conn.pending_write() > 0 || conn.file.is_some();
+        if waiting != conn.write_interest {
+            conn.write_interest = waiting;
+            let interest = if waiting {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let _ = self.poll.registry().reregister(&mut conn.stream, Token(id), interest);
+        }
+        let file_done = had_file && conn.file.is_none();
+        if conn.drain_wanted && conn.file.is_none() && (file_done || conn.pending_write() <= low_water) {
+            conn.drain_wanted = false;
+            self.queue.push_back(Event::Drained(key_of(id, conn)));
+        }
+        if file_done {
+            conn.response = ResponseState::Complete;
+            self.finish(id);
+            if !self.conns.contains(id) {
+                return true;
             }
         }
-        conn.write_buf.clear();
-        conn.write_pos = 0;
-        if conn.write_interest {
-            conn.write_interest = false;
-            let _ = self
-                .poll
-                .registry()
-                .reregister(&mut conn.stream, Token(id), Interest::READABLE);
-        }
-        if conn.phase == Phase::Closing {
+        let conn = &self.conns[id];
+        if !waiting && conn.phase == Phase::Closing {
             self.linger(id);
         }
+        true
     }
 
     fn on_writable(&mut self, id: usize) {
-        if self.conns[id].pending_write() > 0 {
+        let conn = &self.conns[id];
+        if conn.pending_write() > 0 || conn.file.is_some() {
             self.flush(id);
         }
     }
@@ -522,7 +548,7 @@ impl Server {
         let _ = self.poll.registry().deregister(&mut conn.stream);
         if conn.phase == Phase::InFlight {
             self.in_flight -= 1;
-            if !conn.disconnect_reported {
+            if !conn.disconnect_reported || conn.drain_wanted {
                 self.queue.push_back(Event::Disconnect(key_of(id, &conn)));
             }
         }
@@ -547,6 +573,16 @@ impl Server {
             peer: conn.peer,
             local: &self.listeners[conn.listener].1,
         })
+    }
+
+    /// Whether the request in flight accepts trailer fields (`TE: trailers`).
+    pub fn accepts_trailers(&self, key: RequestKey) -> bool {
+        self.request(key).is_some_and(|view| view.head.te_trailers)
+    }
+
+    /// Whether `key` still names a request on an open connection.
+    pub fn is_open(&self, key: RequestKey) -> bool {
+        self.request(key).is_some()
     }
 
     /// Moves the request body bytes available now into `out`. Reads from the
@@ -701,9 +737,97 @@ impl Server {
         Ok(())
     }
 
-    /// Writes body bytes; `more == false` completes the response.
-    pub fn send_body(&mut self, key: RequestKey, data: &[u8], more: bool) -> Result<(), SendError> {
+    /// Writes body bytes; `more == false` completes the response. Returns
+    /// [`Flow::Wait`] when the application should wait for the output to drain.
+    pub fn send_body(&mut self, key: RequestKey, data: &[u8], more: bool) -> Result<Flow, SendError> {
         let id = key.index as usize;
+        let framing = self.add_to_body(key, data.len() as u64, !more)?;
+        let conn = &mut self.conns[id];
+        let (data, tail): (&[u8], &[u8]) = match framing {
+            Framing::Empty => (&[], &[]),
+            Framing::Length(_) | Framing::CloseDelimited => (data, &[]),
+            Framing::Chunked => {
+                if !data.is_empty() {
+                    encode_chunk_header(&mut conn.write_buf, data.len());
+                }
+                let tail: &[u8] = match (data.is_empty(), more) {
+                    (_, true) if data.is_empty() => &[],
+                    (_, true) => CHUNK_END,
+                    (true, false) => LAST_CHUNK,
+                    (false, false) => CHUNK_END_AND_LAST,
+                };
+                (data, tail)
+            }
+        };
+        self.write_body(id, data, tail, more)
+    }
+
+    /// Completes a streamed response with trailer fields. They are sent only in a
+    /// chunked body to a request that said `TE: trailers`, and dropped otherwise
+    /// (RFC 9110 section 6.5.1: a recipient may discard them).
+    pub fn send_trailers<I, N, V>(&mut self, key: RequestKey, trailers: I) -> Result<(), SendError>
+    where
+        I: IntoIterator<Item = (N, V)>,
+        N: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        let id = key.index as usize;
+        let framing = self.add_to_body(key, 0, true)?;
+        let conn = &mut self.conns[id];
+        if framing == Framing::Chunked {
+            let wanted = conn.head.as_ref().is_some_and(|h| h.te_trailers);
+            let start = conn.write_buf.len();
+            let encoded = if wanted {
+                encode_last_chunk(&mut conn.write_buf, trailers)
+            } else {
+                encode_last_chunk(&mut conn.write_buf, std::iter::empty::<(&[u8], &[u8])>())
+            };
+            if let Err(e) = encoded {
+                conn.write_buf.truncate(start);
+                self.abort_key(key);
+                return Err(SendError::Protocol(e.reason()));
+            }
+        }
+        self.write_body(id, &[], &[], false).map(|_| ())
+    }
+
+    /// Sends `len` bytes of `file` from `offset` as the rest of the response body,
+    /// with `sendfile(2)`; the response completes when the file is out. Returns
+    /// [`Flow::Wait`] while the file is being sent ([`Event::Drained`] follows).
+    pub fn send_file(&mut self, key: RequestKey, file: File, offset: u64, len: u64) -> Result<Flow, SendError> {
+        let id = key.index as usize;
+        let framing = self.add_to_body(key, len, true)?;
+        let conn = &mut self.conns[id];
+        let tail: &'static [u8] = match framing {
+            Framing::Chunked if len > 0 => {
+                encode_chunk_header(&mut conn.write_buf, len as usize);
+                CHUNK_END_AND_LAST
+            }
+            Framing::Chunked => LAST_CHUNK,
+            _ => &[],
+        };
+        if framing == Framing::Empty || len == 0 {
+            self.conns[id].write_buf.extend_from_slice(tail);
+            return self.write_body(id, &[], &[], false);
+        }
+        // Still streaming until the file is out: `settle` completes the response.
+        conn.file = Some(Box::new(FileJob {
+            file,
+            offset,
+            remaining: len,
+            tail,
+        }));
+        conn.drain_wanted = true;
+        if !self.flush(id) {
+            return Err(SendError::Disconnected);
+        }
+        let sending = self.conns.get(id).is_some_and(|c| c.file.is_some());
+        Ok(if sending { Flow::Wait } else { Flow::Ready })
+    }
+
+    /// Checks that `added` more body bytes keep the response within its framing
+    /// (`last`: they end it) and counts them. Returns the response's framing.
+    fn add_to_body(&mut self, key: RequestKey, added: u64, last: bool) -> Result<Framing, SendError> {
         let conn = self.current(key)?;
         let ResponseState::Streaming { framing, sent } = conn.response else {
             return Err(SendError::Protocol(if conn.response == ResponseState::Complete {
@@ -712,44 +836,47 @@ impl Server {
                 "response not started"
             }));
         };
-        let sent = sent + data.len() as u64;
+        if conn.file.is_some() {
+            return Err(SendError::Protocol("a file is being sent as the rest of the response"));
+        }
+        let sent = sent + added;
         let violation = match framing {
             Framing::Length(n) if sent > n => Some("response body longer than its Content-Length"),
-            Framing::Length(n) if !more && sent < n => Some("response body shorter than its Content-Length"),
+            Framing::Length(n) if last && sent < n => Some("response body shorter than its Content-Length"),
             _ => None,
         };
         if let Some(message) = violation {
             self.abort_key(key);
             return Err(SendError::Protocol(message));
         }
-        let conn = &mut self.conns[id];
-        match framing {
-            Framing::Empty => {}
-            Framing::Length(_) | Framing::CloseDelimited => conn.write_buf.extend_from_slice(data),
-            Framing::Chunked => {
-                encode_chunk(&mut conn.write_buf, data);
-                if !more {
-                    let _ = encode_last_chunk(&mut conn.write_buf, std::iter::empty::<(&[u8], &[u8])>());
-                }
-            }
+        conn.response = ResponseState::Streaming { framing, sent };
+        Ok(framing)
+    }
+
+    /// Writes framed body bytes through; `more == false` completes the response.
+    fn write_body(&mut self, id: usize, data: &[u8], tail: &[u8], more: bool) -> Result<Flow, SendError> {
+        let written = output::write_through(&mut self.conns[id], data, tail);
+        if written == Written::Failed {
+            // A stream in progress learns it now; a completed response was handed to
+            // the kernel as far as it would go.
+            self.close(id);
+            return if more { Err(SendError::Disconnected) } else { Ok(Flow::Ready) };
         }
-        conn.response = if more {
-            ResponseState::Streaming { framing, sent }
-        } else {
-            ResponseState::Complete
-        };
         if !more {
+            self.conns[id].response = ResponseState::Complete;
             self.finish(id);
         }
         if self.conns.contains(id) {
-            self.flush(id);
+            self.settle(id, written, false);
         }
-        // A write error closes the connection: a stream in progress learns it now; a
-        // completed response was handed to the kernel as far as it would go.
-        if more && !self.conns.contains(id) {
-            return Err(SendError::Disconnected);
+        let high_water = self.config.write_high_water;
+        match self.conns.get_mut(id) {
+            Some(conn) if more && conn.pending_write() > high_water => {
+                conn.drain_wanted = true;
+                Ok(Flow::Wait)
+            }
+            _ => Ok(Flow::Ready),
         }
-        Ok(())
     }
 
     /// The response is complete: keep the connection for the next request, or
@@ -900,6 +1027,11 @@ impl Server {
         }
     }
 }
+
+/// The end of a chunk's data followed by the last chunk (no trailers).
+const CHUNK_END_AND_LAST: &[u8] = b"\r\n0\r\n\r\n";
+/// The last chunk with no trailers.
+const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// The connection whose current request `key` names.
 fn current_in(conns: &mut Slab<Connection>, key: RequestKey) -> Result<&mut Connection, SendError> {

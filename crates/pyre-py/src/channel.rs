@@ -4,8 +4,17 @@
 //! (or the body ended) the future is created done, so `await` returns at once without
 //! suspending; otherwise it stays pending and the server resolves it when bytes or a
 //! disconnect arrive. `send()` writes through to the socket and returns one shared,
-//! already-done future. The response head is held back until the first body message,
-//! so that a body sent whole gets a Content-Length instead of chunked framing.
+//! already-done future, unless the connection's out-buffer went above its high-water
+//! mark: then it returns a pending future that the server resolves when the buffer
+//! drained below the low-water mark, or fails with `ClientDisconnected` when the
+//! connection closed (write backpressure). The response head is held back until the
+//! first body message, so that a body sent whole gets a Content-Length instead of
+//! chunked framing.
+//!
+//! Extensions: `http.response.pathsend` sends a file with `sendfile(2)` (its
+//! Content-Length from the file's size) and its future resolves when the file is
+//! out; `http.response.trailers` completes a body with trailer fields, sent only when
+//! the request said `TE: trailers` (the body is then chunked).
 //!
 //! ASGI rules kept here: `http.response.start` once, then `http.response.body`
 //! messages until one without `more_body`; anything after that raises. After the
@@ -17,7 +26,10 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
-use pyre_net::{BodyRead, RequestKey, SendError};
+use std::fs::File;
+use std::path::PathBuf;
+
+use pyre_net::{BodyRead, Flow, RequestKey, SendError};
 
 use crate::errors::ClientDisconnected;
 use crate::server::Server;
@@ -30,6 +42,9 @@ enum SendState {
     HeadHeld,
     /// Head written; more body may follow.
     Body,
+    /// Body complete; waiting for `http.response.trailers` (the start said
+    /// `trailers: true`).
+    Trailers,
     /// Response complete.
     Done,
 }
@@ -45,6 +60,12 @@ pub struct Channel {
     disconnected: bool,
     /// The future a pending `receive()` returned.
     waiter: Option<Py<PyAny>>,
+    /// The future a `send()` waiting for the output to drain returned.
+    drain_waiter: Option<Py<PyAny>>,
+    /// The start message said `trailers: true`.
+    trailers_expected: bool,
+    /// Trailer fields received so far (`more_trailers: true`).
+    trailers: Vec<(Vec<u8>, Vec<u8>)>,
     task: Option<Py<PyAny>>,
     /// The request's scope, kept only when access logging is on.
     scope: Option<Py<PyDict>>,
@@ -65,6 +86,9 @@ impl Channel {
             body_done: false,
             disconnected: false,
             waiter: None,
+            drain_waiter: None,
+            trailers_expected: false,
+            trailers: Vec::new(),
             task: None,
             scope,
         }
@@ -137,12 +161,7 @@ impl Channel {
     /// cancelled scope, as Starlette's `is_disconnected()` does) is dropped, so the
     /// next `receive()` starts afresh and no message is lost into it.
     fn live_waiter(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        if let Some(fut) = &self.waiter {
-            if fut.bind(py).call_method0(intern!(py, "done"))?.is_truthy()? {
-                self.waiter = None;
-            }
-        }
-        Ok(self.waiter.as_ref().map(|f| f.clone_ref(py)))
+        live(py, &mut self.waiter)
     }
 
     fn resolve_waiter(&mut self, py: Python<'_>, value: Bound<'_, PyAny>) -> PyResult<()> {
@@ -164,10 +183,43 @@ impl Channel {
         Ok(())
     }
 
-    /// The client went away.
+    /// The client went away. A client that only closed its sending side still
+    /// reads: a `send()` waiting for the output to drain keeps waiting until the
+    /// connection really closes (the runtime reports that as a second disconnect).
     pub fn on_disconnect(&mut self, py: Python<'_>) -> PyResult<()> {
         self.disconnected = true;
-        self.resolve_waiter(py, Self::disconnect_message(py)?)
+        self.resolve_waiter(py, Self::disconnect_message(py)?)?;
+        let open = self.server.borrow(py).core.borrow().net.is_open(self.key);
+        if !open {
+            if let Some(fut) = live(py, &mut self.drain_waiter)? {
+                self.drain_waiter = None;
+                let error = ClientDisconnected::new_err("client disconnected");
+                fut.bind(py).call_method1(intern!(py, "set_exception"), (error,))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The output drained: a waiting `send()` returns.
+    pub fn on_drained(&mut self, py: Python<'_>) -> PyResult<()> {
+        if let Some(fut) = live(py, &mut self.drain_waiter)? {
+            self.drain_waiter = None;
+            fut.bind(py).call_method1(intern!(py, "set_result"), (py.None(),))?;
+        }
+        Ok(())
+    }
+
+    /// What `send()` returns: the shared done future, or a pending one under
+    /// backpressure.
+    fn flow_future<'py>(&mut self, py: Python<'py>, flow: Flow) -> PyResult<Bound<'py, PyAny>> {
+        match flow {
+            Flow::Ready => self.done_future(py),
+            Flow::Wait => {
+                let fut = self.server.borrow(py).create_future.bind(py).call0()?;
+                self.drain_waiter = Some(fut.clone().unbind());
+                Ok(fut)
+            }
+        }
     }
 
     /// The response is complete: write the access log line, if enabled.
@@ -197,27 +249,7 @@ impl Channel {
             .held_headers
             .take()
             .unwrap_or_else(|| PyList::empty(py).into_any().unbind());
-        let headers = headers.bind(py);
-        let mut pairs: Vec<(Bound<'_, PyBytes>, Bound<'_, PyBytes>)> = Vec::new();
-        for item in headers.try_iter().map_err(|_| header_type_error())? {
-            let item = item?;
-            let pair = item
-                .cast::<PyTuple>()
-                .map(|t| (t.len(), t.get_item(0), t.get_item(1)));
-            let (name, value) = match pair {
-                Ok((2, Ok(n), Ok(v))) => (n, v),
-                _ => {
-                    let list = item.cast::<PyList>().map_err(|_| header_type_error())?;
-                    if list.len() != 2 {
-                        return Err(header_type_error());
-                    }
-                    (list.get_item(0)?, list.get_item(1)?)
-                }
-            };
-            let name = name.cast_into::<PyBytes>().map_err(|_| header_type_error())?;
-            let value = value.cast_into::<PyBytes>().map_err(|_| header_type_error())?;
-            pairs.push((name, value));
-        }
+        let pairs = header_pairs(headers.bind(py))?;
         let fields = pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes()));
         let result = self.server.borrow(py).core.borrow_mut().net.start_response(
             self.key,
@@ -234,7 +266,7 @@ impl Channel {
         })
     }
 
-    fn send_body(&mut self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<()> {
+    fn send_body(&mut self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Flow> {
         let body = match message.get_item(intern!(py, "body"))? {
             Some(b) => Some(
                 b.cast_into::<PyBytes>()
@@ -251,10 +283,14 @@ impl Channel {
     }
 
     /// Writes body bytes, after the held head if this is the first piece; `more ==
-    /// false` completes the response.
-    fn write_body(&mut self, py: Python<'_>, data: &[u8], more: bool) -> PyResult<()> {
+    /// false` ends the body, and completes the response unless trailers follow.
+    fn write_body(&mut self, py: Python<'_>, data: &[u8], more: bool) -> PyResult<Flow> {
+        let completes = !more && !self.trailers_expected;
         if self.state == SendState::HeadHeld {
-            let body_len = if more { None } else { Some(data.len() as u64) };
+            let trailers_sent = self.trailers_expected
+                && self.server.borrow(py).core.borrow().net.accepts_trailers(self.key);
+            // Trailers that will be sent need a chunked body.
+            let body_len = (!more && !trailers_sent).then_some(data.len() as u64);
             self.write_head(py, body_len)?;
             self.state = SendState::Body;
         }
@@ -264,20 +300,98 @@ impl Channel {
             .core
             .borrow_mut()
             .net
-            .send_body(self.key, data, more);
+            .send_body(self.key, data, !completes);
+        let flow = match result {
+            Ok(flow) => flow,
+            Err(e) => {
+                self.state = SendState::Done;
+                return Err(Self::send_error(e));
+            }
+        };
+        if !more && self.trailers_expected {
+            self.state = SendState::Trailers;
+        }
+        if completes {
+            self.complete(py)?;
+        }
+        Ok(flow)
+    }
+
+    /// The response is complete.
+    fn complete(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.state = SendState::Done;
+        // receive() after a complete response gives http.disconnect.
+        self.resolve_waiter(py, Self::disconnect_message(py)?)?;
+        self.log_access(py)?;
+        let server = self.server.borrow(py);
+        server.schedule_drain(py, &self.server)
+    }
+
+    /// `http.response.trailers`: gathered until `more_trailers` is false, then sent.
+    fn send_trailers(&mut self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<()> {
+        if let Some(headers) = message.get_item(intern!(py, "headers"))? {
+            for (name, value) in header_pairs(&headers)? {
+                self.trailers.push((name.as_bytes().to_vec(), value.as_bytes().to_vec()));
+            }
+        }
+        let more = match message.get_item(intern!(py, "more_trailers"))? {
+            Some(m) => m.is_truthy()?,
+            None => false,
+        };
+        if more {
+            return Ok(());
+        }
+        let trailers = std::mem::take(&mut self.trailers);
+        let result = self
+            .server
+            .borrow(py)
+            .core
+            .borrow_mut()
+            .net
+            .send_trailers(self.key, trailers);
         if let Err(e) = result {
             self.state = SendState::Done;
             return Err(Self::send_error(e));
         }
-        if !more {
-            self.state = SendState::Done;
-            // receive() after a complete response gives http.disconnect.
-            self.resolve_waiter(py, Self::disconnect_message(py)?)?;
-            self.log_access(py)?;
-            let server = self.server.borrow(py);
-            server.schedule_drain(py, &self.server)?;
+        self.complete(py)
+    }
+
+    /// `http.response.pathsend`: the body is the file at `path`, sent with
+    /// `sendfile(2)`; Content-Length is the file's size.
+    fn send_path(&mut self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Flow> {
+        let path = message
+            .get_item(intern!(py, "path"))?
+            .ok_or_else(|| PyValueError::new_err("http.response.pathsend needs a 'path'"))?;
+        let path: PathBuf = path
+            .extract()
+            .map_err(|_| PyTypeError::new_err("ASGI 'path' must be a str"))?;
+        let file = File::open(&path)?;
+        let metadata = file.metadata()?;
+        if !metadata.is_file() {
+            return Err(PyValueError::new_err(format!(
+                "http.response.pathsend: {} is not a regular file",
+                path.display()
+            )));
         }
-        Ok(())
+        let len = metadata.len();
+        self.write_head(py, Some(len))?;
+        self.state = SendState::Body;
+        let result = self
+            .server
+            .borrow(py)
+            .core
+            .borrow_mut()
+            .net
+            .send_file(self.key, file, 0, len);
+        let flow = match result {
+            Ok(flow) => flow,
+            Err(e) => {
+                self.state = SendState::Done;
+                return Err(Self::send_error(e));
+            }
+        };
+        self.complete(py)?;
+        Ok(flow)
     }
 
     /// Answers with a short plain-text response when nothing was written yet (500
@@ -291,8 +405,46 @@ impl Channel {
         self.held_status = status;
         self.held_headers = Some(headers.into_any().unbind());
         self.state = SendState::HeadHeld;
-        self.write_body(py, text.as_bytes(), false)
+        self.trailers_expected = false;
+        self.write_body(py, text.as_bytes(), false).map(|_| ())
     }
+}
+
+/// The `(name, value)` bytes pairs of an ASGI `headers` iterable.
+fn header_pairs<'py>(headers: &Bound<'py, PyAny>) -> PyResult<Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>> {
+    let mut pairs = Vec::new();
+    for item in headers.try_iter().map_err(|_| header_type_error())? {
+        let item = item?;
+        let pair = item
+            .cast::<PyTuple>()
+            .map(|t| (t.len(), t.get_item(0), t.get_item(1)));
+        let (name, value) = match pair {
+            Ok((2, Ok(n), Ok(v))) => (n, v),
+            _ => {
+                let list = item.cast::<PyList>().map_err(|_| header_type_error())?;
+                if list.len() != 2 {
+                    return Err(header_type_error());
+                }
+                (list.get_item(0)?, list.get_item(1)?)
+            }
+        };
+        let name = name.cast_into::<PyBytes>().map_err(|_| header_type_error())?;
+        let value = value.cast_into::<PyBytes>().map_err(|_| header_type_error())?;
+        pairs.push((name, value));
+    }
+    Ok(pairs)
+}
+
+/// The future in `slot` if it can still take a result. A future cancelled by the
+/// application (a `receive()` under a timeout or a cancelled scope, as Starlette's
+/// `is_disconnected()` does) is dropped, so no message is lost into it.
+fn live(py: Python<'_>, slot: &mut Option<Py<PyAny>>) -> PyResult<Option<Py<PyAny>>> {
+    if let Some(fut) = slot {
+        if fut.bind(py).call_method0(intern!(py, "done"))?.is_truthy()? {
+            *slot = None;
+        }
+    }
+    Ok(slot.as_ref().map(|f| f.clone_ref(py)))
 }
 
 fn header_type_error() -> PyErr {
@@ -350,15 +502,49 @@ impl Channel {
                     })?;
                 self.held_status = status;
                 self.held_headers = message.get_item(intern!(py, "headers"))?.map(Bound::unbind);
+                self.trailers_expected = match message.get_item(intern!(py, "trailers"))? {
+                    Some(t) => t.is_truthy()?,
+                    None => false,
+                };
                 if self.disconnected {
                     return Err(ClientDisconnected::new_err("client disconnected"));
                 }
                 self.state = SendState::HeadHeld;
             }
-            ("http.response.body", SendState::HeadHeld | SendState::Body) => self.send_body(py, message)?,
+            ("http.response.body", SendState::HeadHeld | SendState::Body) => {
+                let flow = self.send_body(py, message)?;
+                return self.flow_future(py, flow);
+            }
+            ("http.response.pathsend", SendState::HeadHeld) => {
+                let flow = self.send_path(py, message)?;
+                return self.flow_future(py, flow);
+            }
+            ("http.response.trailers", SendState::Trailers) => self.send_trailers(py, message)?,
+            ("http.response.trailers", SendState::Start | SendState::HeadHeld | SendState::Body) => {
+                return Err(PyRuntimeError::new_err(if self.trailers_expected {
+                    "unexpected 'http.response.trailers': the body is not complete"
+                } else {
+                    "unexpected 'http.response.trailers': 'http.response.start' did not set 'trailers'"
+                }))
+            }
+            ("http.response.pathsend", SendState::Start) => {
+                return Err(PyRuntimeError::new_err(
+                    "unexpected 'http.response.pathsend': send 'http.response.start' first",
+                ))
+            }
+            ("http.response.pathsend", SendState::Body | SendState::Trailers) => {
+                return Err(PyRuntimeError::new_err(
+                    "unexpected 'http.response.pathsend': the body already started",
+                ))
+            }
             ("http.response.start", _) => {
                 return Err(PyRuntimeError::new_err(
                     "unexpected 'http.response.start': the response already started",
+                ))
+            }
+            ("http.response.body", SendState::Trailers) => {
+                return Err(PyRuntimeError::new_err(
+                    "unexpected 'http.response.body': the body is complete, send 'http.response.trailers'",
                 ))
             }
             ("http.response.body", SendState::Start) => {
@@ -397,7 +583,9 @@ impl Channel {
         let problem = match (self.state, error.is_some()) {
             (SendState::Done, _) => None,
             // The client is gone: nothing can be sent; release the connection.
-            (SendState::Start | SendState::HeadHeld | SendState::Body, _) if self.disconnected => {
+            (SendState::Start | SendState::HeadHeld | SendState::Body | SendState::Trailers, _)
+                if self.disconnected =>
+            {
                 server.core.borrow_mut().net.abort(self.key);
                 None
             }
@@ -409,7 +597,7 @@ impl Channel {
                     "the application returned without sending a response; answered 500"
                 })
             }
-            (SendState::Body, raised) => {
+            (SendState::Body | SendState::Trailers, raised) => {
                 server.core.borrow_mut().net.abort(self.key);
                 Some(if raised {
                     "the application raised after the response started; connection closed"

@@ -18,6 +18,9 @@ pub struct ScopeConstants {
     /// no key is hashed, inserted or resized per request.
     scope_template: Py<PyDict>,
     asgi_template: Py<PyDict>,
+    /// `extensions`: the ASGI extensions Pyre serves, each with its (empty) options.
+    /// Copied per request (shallow), so an application may add to its own.
+    extensions_template: Py<PyDict>,
 }
 
 impl ScopeConstants {
@@ -49,7 +52,12 @@ impl ScopeConstants {
         let asgi = PyDict::new(py);
         asgi.set_item(intern!(py, "version"), intern!(py, "3.0"))?;
         asgi.set_item(intern!(py, "spec_version"), intern!(py, "2.4"))?;
+        let extensions = PyDict::new(py);
+        for name in ["http.response.trailers", "http.response.pathsend"] {
+            extensions.set_item(PyString::intern(py, name), PyDict::new(py))?;
+        }
         Ok(ScopeConstants {
+            extensions_template: extensions.unbind(),
             root_path: root.unbind(),
             root_path_bytes: root_path.as_bytes().to_vec(),
             scope_template: scope.unbind(),
@@ -146,6 +154,6 @@ pub fn build_scope<'py>(
         Some(state) => scope.set_item(intern!(py, "state"), state.copy()?)?,
         None => scope.del_item(intern!(py, "state"))?,
     }
-    scope.set_item(intern!(py, "extensions"), PyDict::new(py))?;
+    scope.set_item(intern!(py, "extensions"), constants.extensions_template.bind(py).copy()?)?;
     Ok(scope)
 }

@@ -293,6 +293,11 @@ impl Server {
                         channel.bind(py).borrow_mut().on_disconnect(py)?;
                     }
                 }
+                Event::Drained(key) => {
+                    if let Some(channel) = self.channel(py, key) {
+                        channel.bind(py).borrow_mut().on_drained(py)?;
+                    }
+                }
                 Event::ProtocolError { peer, status, reason } => {
                     if let Some(log) = &self.protocol_error_log {
                         let peer = peer.map_or_else(|| "unix socket".to_string(), |p| p.to_string());
