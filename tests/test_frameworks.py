@@ -209,6 +209,38 @@ def test_starlette_streaming_response(starlette: ServerProcess) -> None:
     assert len(chunks) >= 3, chunks
 
 
+def test_starlette_big_streaming_response_arrives_whole(starlette: ServerProcess) -> None:
+    total = 20 * 1024 * 1024 + 5
+    piece = bytes(range(256)) * 256
+    expected = hashlib.sha256()
+    for start in range(0, total, len(piece)):
+        expected.update(piece[: min(len(piece), total - start)])
+    digest, size = hashlib.sha256(), 0
+    with httpx.Client(base_url=starlette.url, timeout=TIMEOUT) as client:
+        with client.stream("GET", f"/bigstream?total={total}") as response:
+            assert response.headers["transfer-encoding"] == "chunked"
+            for chunk in response.iter_raw():
+                digest.update(chunk)
+                size += len(chunk)
+    assert size == total
+    assert digest.hexdigest() == expected.hexdigest()
+
+
+def test_starlette_file_response_uses_pathsend(starlette: ServerProcess, tmp_path: Path) -> None:
+    path = tmp_path / "report.csv"
+    path.write_bytes(os.urandom(2 * 1024 * 1024 + 7))
+    with httpx.Client(base_url=starlette.url, timeout=TIMEOUT) as client:
+        response = client.get("/file", params={"path": str(path)})
+        head = client.head("/file", params={"path": str(path)})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.headers["content-length"] == str(path.stat().st_size)
+    assert response.content == path.read_bytes()
+    assert head.status_code == 200
+    assert head.headers["content-length"] == str(path.stat().st_size)
+    assert head.content == b""
+
+
 def test_starlette_background_task_runs_after_response(starlette: ServerProcess) -> None:
     token = "s-bg-1"
     with httpx.Client(base_url=starlette.url, timeout=TIMEOUT) as client:

@@ -35,6 +35,9 @@ class Server:
         limit_concurrency: int | None = None,
         limit_request_head: int = 65536,
         limit_request_body: int | None = None,
+        read_high_water: int = 65536,
+        write_high_water: int = 65536,
+        write_low_water: int = 16384,
         protocol_error_log: Callable[[str], object] | None = None,
         access_log: Callable[[dict[str, Any], int], object] | None = None,
     ) -> None: ...

@@ -110,6 +110,24 @@ def build_config(**cli_kwargs: Any) -> Config:
     type=int,
     help="Largest request body in bytes; beyond it, 413. Default: no limit.",
 )
+@_option(
+    "--read-high-water",
+    field="read_high_water",
+    type=int,
+    help="Request body bytes buffered before reading from the client pauses. Default: 65536.",
+)
+@_option(
+    "--write-high-water",
+    field="write_high_water",
+    type=int,
+    help="Response bytes buffered for a slow client before the app's send() waits. Default: 65536.",
+)
+@_option(
+    "--write-low-water",
+    field="write_low_water",
+    type=int,
+    help="A waiting send() resumes once the buffer drained below this. Default: 16384.",
+)
 @_option("--root-path", field="root_path", help="ASGI root_path, for an app mounted below /.")
 @_option(
     "--log-level",

@@ -87,6 +87,12 @@ class Config:
     limit_concurrency: int | None = None
     limit_request_head: int = 65536
     limit_request_body: int | None = None
+    read_high_water: int = 65536
+    """Request body bytes buffered for the application before reading pauses."""
+    write_high_water: int = 65536
+    """Response bytes buffered for a client before the application's send waits..."""
+    write_low_water: int = 16384
+    """...until fewer than this many remain."""
     root_path: str = ""
     log_level: str = "info"
     access_log: bool = True
@@ -121,6 +127,15 @@ class Config:
         self.limit_request_head = _check_int(self, "limit_request_head", minimum=1)
         if self.limit_request_body is not None:
             self.limit_request_body = _check_int(self, "limit_request_body", minimum=1)
+        for name in ("read_high_water", "write_high_water"):
+            setattr(self, name, _check_int(self, name, minimum=1))
+        self.write_low_water = _check_int(self, "write_low_water", minimum=0)
+        if self.write_low_water > self.write_high_water:
+            raise ConfigError(
+                ("write_low_water", "write_high_water"),
+                f"the low-water mark ({self.write_low_water}) must not exceed the"
+                f" high-water mark ({self.write_high_water})",
+            )
         _check_str(self, "root_path")
         if self.root_path and not self.root_path.startswith("/"):
             raise ConfigError(

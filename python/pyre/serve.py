@@ -78,6 +78,9 @@ async def serve(
         limit_concurrency=config.limit_concurrency,
         limit_request_head=config.limit_request_head,
         limit_request_body=config.limit_request_body,
+        read_high_water=config.read_high_water,
+        write_high_water=config.write_high_water,
+        write_low_water=config.write_low_water,
         protocol_error_log=(lambda message: logger.debug("refused request: %s", message))
         if debug
         else None,

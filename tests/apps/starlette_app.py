@@ -8,6 +8,8 @@ line each, in the file named by ``PYRE_TEST_CALLS``. Routes:
     /items/{name}           404 through the HTTPException handler unless name is "known"
     /form                   POST: urlencoded or multipart form (with an uploaded file)
     /stream?n=N&delay=S     StreamingResponse from an async generator
+    /file?path=P            FileResponse of P (sent by pathsend on Pyre)
+    /bigstream?total=N      StreamingResponse of N bytes in 64 KiB pieces (sync iterator)
     /forever                streams a chunk every 50 ms until cancelled (records finally)
     /background?token=T     JSON, then a BackgroundTask that waits for the test's go file
     /state                  lifespan state through request.state
@@ -40,7 +42,13 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -122,6 +130,21 @@ async def stream(request: Request) -> Response:
             await asyncio.sleep(delay)
 
     return StreamingResponse(chunks(), media_type="text/plain")
+
+
+async def file(request: Request) -> Response:
+    return FileResponse(request.query_params["path"])
+
+
+async def bigstream(request: Request) -> Response:
+    total = int(request.query_params["total"])
+    piece = bytes(range(256)) * 256
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, total, len(piece)):
+            yield piece[: min(len(piece), total - start)]
+
+    return StreamingResponse(pieces(), media_type="application/octet-stream")
 
 
 async def forever(request: Request) -> Response:
@@ -246,6 +269,8 @@ main = Starlette(
         Route("/items/{name}", item),
         Route("/form", form, methods=["POST"]),
         Route("/stream", stream),
+        Route("/file", file),
+        Route("/bigstream", bigstream),
         Route("/forever", forever),
         Route("/background", background, methods=["POST"]),
         Route("/state", state),

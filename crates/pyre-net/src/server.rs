@@ -499,7 +499,10 @@ impl Server {
             } else {
                 Interest::READABLE
             };
-            let _ = self.poll.registry().reregister(&mut conn.stream, Token(id), interest);
+            let _ = self
+                .poll
+                .registry()
+                .reregister(&mut conn.stream, Token(id), interest);
         }
         let file_done = had_file && conn.file.is_none();
         if conn.drain_wanted && conn.file.is_none() && (file_done || conn.pending_write() <= low_water) {
@@ -794,7 +797,13 @@ impl Server {
     /// Sends `len` bytes of `file` from `offset` as the rest of the response body,
     /// with `sendfile(2)`; the response completes when the file is out. Returns
     /// [`Flow::Wait`] while the file is being sent ([`Event::Drained`] follows).
-    pub fn send_file(&mut self, key: RequestKey, file: File, offset: u64, len: u64) -> Result<Flow, SendError> {
+    pub fn send_file(
+        &mut self,
+        key: RequestKey,
+        file: File,
+        offset: u64,
+        len: u64,
+    ) -> Result<Flow, SendError> {
         let id = key.index as usize;
         let framing = self.add_to_body(key, len, true)?;
         let conn = &mut self.conns[id];
@@ -837,7 +846,9 @@ impl Server {
             }));
         };
         if conn.file.is_some() {
-            return Err(SendError::Protocol("a file is being sent as the rest of the response"));
+            return Err(SendError::Protocol(
+                "a file is being sent as the rest of the response",
+            ));
         }
         let sent = sent + added;
         let violation = match framing {
@@ -860,7 +871,11 @@ impl Server {
             // A stream in progress learns it now; a completed response was handed to
             // the kernel as far as it would go.
             self.close(id);
-            return if more { Err(SendError::Disconnected) } else { Ok(Flow::Ready) };
+            return if more {
+                Err(SendError::Disconnected)
+            } else {
+                Ok(Flow::Ready)
+            };
         }
         if !more {
             self.conns[id].response = ResponseState::Complete;

@@ -194,7 +194,8 @@ impl Channel {
             if let Some(fut) = live(py, &mut self.drain_waiter)? {
                 self.drain_waiter = None;
                 let error = ClientDisconnected::new_err("client disconnected");
-                fut.bind(py).call_method1(intern!(py, "set_exception"), (error,))?;
+                fut.bind(py)
+                    .call_method1(intern!(py, "set_exception"), (error,))?;
             }
         }
         Ok(())
@@ -204,7 +205,8 @@ impl Channel {
     pub fn on_drained(&mut self, py: Python<'_>) -> PyResult<()> {
         if let Some(fut) = live(py, &mut self.drain_waiter)? {
             self.drain_waiter = None;
-            fut.bind(py).call_method1(intern!(py, "set_result"), (py.None(),))?;
+            fut.bind(py)
+                .call_method1(intern!(py, "set_result"), (py.None(),))?;
         }
         Ok(())
     }
@@ -288,7 +290,13 @@ impl Channel {
         let completes = !more && !self.trailers_expected;
         if self.state == SendState::HeadHeld {
             let trailers_sent = self.trailers_expected
-                && self.server.borrow(py).core.borrow().net.accepts_trailers(self.key);
+                && self
+                    .server
+                    .borrow(py)
+                    .core
+                    .borrow()
+                    .net
+                    .accepts_trailers(self.key);
             // Trailers that will be sent need a chunked body.
             let body_len = (!more && !trailers_sent).then_some(data.len() as u64);
             self.write_head(py, body_len)?;
@@ -331,7 +339,8 @@ impl Channel {
     fn send_trailers(&mut self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<()> {
         if let Some(headers) = message.get_item(intern!(py, "headers"))? {
             for (name, value) in header_pairs(&headers)? {
-                self.trailers.push((name.as_bytes().to_vec(), value.as_bytes().to_vec()));
+                self.trailers
+                    .push((name.as_bytes().to_vec(), value.as_bytes().to_vec()));
             }
         }
         let more = match message.get_item(intern!(py, "more_trailers"))? {
@@ -411,7 +420,9 @@ impl Channel {
 }
 
 /// The `(name, value)` bytes pairs of an ASGI `headers` iterable.
-fn header_pairs<'py>(headers: &Bound<'py, PyAny>) -> PyResult<Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>> {
+fn header_pairs<'py>(
+    headers: &Bound<'py, PyAny>,
+) -> PyResult<Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>> {
     let mut pairs = Vec::new();
     for item in headers.try_iter().map_err(|_| header_type_error())? {
         let item = item?;

@@ -154,6 +154,9 @@ pub fn build_scope<'py>(
         Some(state) => scope.set_item(intern!(py, "state"), state.copy()?)?,
         None => scope.del_item(intern!(py, "state"))?,
     }
-    scope.set_item(intern!(py, "extensions"), constants.extensions_template.bind(py).copy()?)?;
+    scope.set_item(
+        intern!(py, "extensions"),
+        constants.extensions_template.bind(py).copy()?,
+    )?;
     Ok(scope)
 }

@@ -95,7 +95,8 @@ impl Server {
     #[pyo3(signature = (
         app, runner, event_loop, *, root_path = "", timeout_keep_alive = 75.0,
         timeout_header = 10.0, limit_concurrency = None, limit_request_head = 65536,
-        limit_request_body = None, protocol_error_log = None, access_log = None
+        limit_request_body = None, read_high_water = 65536, write_high_water = 65536,
+        write_low_water = 16384, protocol_error_log = None, access_log = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -109,16 +110,27 @@ impl Server {
         limit_concurrency: Option<usize>,
         limit_request_head: usize,
         limit_request_body: Option<u64>,
+        read_high_water: usize,
+        write_high_water: usize,
+        write_low_water: usize,
         protocol_error_log: Option<Py<PyAny>>,
         access_log: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         if !(timeout_keep_alive > 0.0 && timeout_header > 0.0) {
             return Err(PyValueError::new_err("timeouts must be positive"));
         }
+        if read_high_water == 0 || write_high_water == 0 || write_low_water > write_high_water {
+            return Err(PyValueError::new_err(
+                "water marks must be positive, and the low one at most the high one",
+            ));
+        }
         let mut config = ServerConfig {
             keep_alive_timeout: Duration::from_secs_f64(timeout_keep_alive),
             header_timeout: Duration::from_secs_f64(timeout_header),
             limit_concurrency,
+            read_high_water,
+            write_high_water,
+            write_low_water,
             report_protocol_errors: protocol_error_log.is_some(),
             ..ServerConfig::default()
         };

@@ -1,0 +1,229 @@
+//! Write backpressure and files, driven in one thread: the test is both the
+//! application (calling the runtime) and the client (a socket it reads when it
+//! chooses), so it decides exactly when the client is slow.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use pyre_net::{BindAddr, Event, Flow, LocalAddr, RequestKey, Server, ServerConfig};
+
+const HIGH: usize = 64 * 1024;
+const LOW: usize = 16 * 1024;
+
+struct Rig {
+    server: Server,
+    client: TcpStream,
+    events: Vec<Event>,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let config = ServerConfig {
+            write_high_water: HIGH,
+            write_low_water: LOW,
+            ..ServerConfig::default()
+        };
+        let mut server = Server::new(config).unwrap();
+        let LocalAddr::Tcp(addr) = server
+            .listen(&BindAddr::Tcp("127.0.0.1:0".parse().unwrap()), 16)
+            .unwrap()
+        else {
+            panic!("tcp listener expected")
+        };
+        let client = TcpStream::connect(addr).unwrap();
+        client.set_nonblocking(true).unwrap();
+        Rig {
+            server,
+            client,
+            events: Vec::new(),
+        }
+    }
+
+    /// Runs the runtime once and collects its events.
+    fn pump(&mut self) {
+        self.server.process().unwrap();
+        while let Some(event) = self.server.pop_event() {
+            self.events.push(event);
+        }
+    }
+
+    /// Pumps until an event matches, for at most five seconds; `between` runs each
+    /// round (the client's part).
+    fn until(&mut self, wanted: impl Fn(&Event) -> bool, mut between: impl FnMut(&mut Self)) -> Event {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            self.pump();
+            if let Some(i) = self.events.iter().position(&wanted) {
+                return self.events.remove(i);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no matching event; saw {:?}",
+                self.events
+            );
+            between(self);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn request(&mut self, raw: &[u8]) -> RequestKey {
+        self.client.write_all(raw).unwrap();
+        match self.until(|e| matches!(e, Event::Request(_)), |_| {}) {
+            Event::Request(key) => key,
+            _ => unreachable!(),
+        }
+    }
+
+    /// Reads what the client has received so far into `into`; returns false on EOF.
+    fn read_available(&mut self, into: &mut Vec<u8>) -> bool {
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match self.client.read(&mut buf) {
+                Ok(0) => return false,
+                Ok(n) => into.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                Err(e) => panic!("client read failed: {e}"),
+            }
+        }
+    }
+}
+
+fn body_of(response: &[u8]) -> &[u8] {
+    let at = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    &response[at + 4..]
+}
+
+#[test]
+fn a_stream_waits_above_the_high_water_mark_and_resumes_below_the_low_one() {
+    let mut rig = Rig::new();
+    let key = rig.request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    rig.server
+        .start_response(key, 200, std::iter::empty::<(&[u8], &[u8])>(), None)
+        .unwrap();
+    let piece = vec![b'x'; 16 * 1024];
+    let mut pieces = 0;
+    // The client reads nothing: the kernel's buffers fill, then the out-buffer.
+    while rig.server.send_body(key, &piece, true).unwrap() == Flow::Ready {
+        pieces += 1;
+        assert!(
+            pieces < 4096,
+            "64 MiB went out without the runtime asking to wait"
+        );
+    }
+    for _ in 0..20 {
+        rig.pump();
+    }
+    assert!(
+        !rig.events.contains(&Event::Drained(key)),
+        "drained while the client reads nothing"
+    );
+    // The client reads: the out-buffer drains and the application hears about it.
+    let mut received = Vec::new();
+    rig.until(
+        |e| *e == Event::Drained(key),
+        |rig| {
+            rig.read_available(&mut received);
+        },
+    );
+    rig.server.send_body(key, b"", false).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !received.ends_with(b"0\r\n\r\n") {
+        assert!(Instant::now() < deadline);
+        rig.pump();
+        rig.read_available(&mut received);
+    }
+    // Every byte arrived, in order, one chunk per piece.
+    let expected_chunk: Vec<u8> = [b"4000\r\n".as_slice(), &piece, b"\r\n"].concat();
+    let body = body_of(&received);
+    assert_eq!(body.len(), (pieces + 1) * expected_chunk.len() + 5);
+    assert!(body
+        .chunks(expected_chunk.len())
+        .take(pieces + 1)
+        .all(|c| c == expected_chunk));
+}
+
+#[test]
+fn a_client_gone_while_the_application_waits_is_reported() {
+    let mut rig = Rig::new();
+    let key = rig.request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    rig.server
+        .start_response(key, 200, std::iter::empty::<(&[u8], &[u8])>(), None)
+        .unwrap();
+    let piece = vec![b'y'; 64 * 1024];
+    while rig.server.send_body(key, &piece, true).unwrap() == Flow::Ready {}
+    // A reset: the pending output can never drain. (The rig keeps a stand-in
+    // socket that is never used.)
+    socket2::SockRef::from(&rig.client)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stand_in = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    drop(std::mem::replace(&mut rig.client, stand_in));
+    rig.until(|e| *e == Event::Disconnect(key), |_| {});
+    assert_eq!(rig.server.connection_count(), 0);
+    assert_eq!(rig.server.in_flight(), 0);
+}
+
+#[test]
+fn a_file_goes_out_whole_and_completes_the_response() {
+    let mut rig = Rig::new();
+    let dir = std::env::temp_dir().join(format!("pyre-flow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("file.bin");
+    let content: Vec<u8> = (0..(8 * 1024 * 1024 + 3)).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &content).unwrap();
+
+    let key = rig.request(b"GET /f HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n");
+    let len = content.len() as u64;
+    rig.server
+        .start_response(key, 200, std::iter::empty::<(&[u8], &[u8])>(), Some(len))
+        .unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    // 8 MiB do not fit in loopback's buffers while the client reads nothing.
+    assert_eq!(rig.server.send_file(key, file, 0, len).unwrap(), Flow::Wait);
+    // The pipelined request waits until the file is out.
+    for _ in 0..20 {
+        rig.pump();
+    }
+    assert!(!rig.events.iter().any(|e| matches!(e, Event::Request(_))));
+    let mut received = Vec::new();
+    rig.until(
+        |e| *e == Event::Drained(key),
+        |rig| {
+            rig.read_available(&mut received);
+        },
+    );
+    let next = match rig.until(|e| matches!(e, Event::Request(_)), |_| {}) {
+        Event::Request(next) => next,
+        _ => unreachable!(),
+    };
+    assert_ne!(next, key);
+    rig.read_available(&mut received);
+    let head_end = received.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&received[..head_end]).to_lowercase();
+    assert!(head.contains(&format!("content-length: {len}")), "{head}");
+    assert_eq!(received.len() - head_end, content.len());
+    assert!(received[head_end..] == content[..], "file bytes differ");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_file_shorter_than_announced_closes_the_connection() {
+    let mut rig = Rig::new();
+    let dir = std::env::temp_dir().join(format!("pyre-flow-short-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("short.bin");
+    std::fs::write(&path, b"only ten b").unwrap();
+    let key = rig.request(b"GET /f HTTP/1.1\r\nHost: a\r\n\r\n");
+    rig.server
+        .start_response(key, 200, std::iter::empty::<(&[u8], &[u8])>(), Some(100))
+        .unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    // The file is 10 bytes but 100 are sent from it: sendfile runs dry, and the
+    // framing cannot be kept, so the connection closes.
+    let result = rig.server.send_file(key, file, 0, 100);
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(rig.server.connection_count(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
