@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.requirements-installed
 # Python files outside the package and tests, linted too (the folders may hold none yet).
 PY_EXTRA := $(wildcard benchmarks/*.py benchmarks/*/*.py examples/*.py)
 
-.PHONY: test serve build rust-test py-test lint fmt fuzz bench bench-codec clean
+.PHONY: test serve build rust-test py-test lint fmt fuzz bench bench-stream bench-codec clean
 
 test: build rust-test py-test lint
 	@echo "make test: all Rust and Python tests and checks passed"
@@ -56,6 +56,11 @@ fuzz:
 # CPUs); see benchmarks/README.md. Not part of `make test`.
 bench:
 	scripts/bench.sh
+
+# Streaming: 1 GiB download (pathsend vs nginx, uvicorn+Starlette), 1 GiB upload,
+# memory under slow readers, slow uploads and 10,000 idle connections.
+bench-stream:
+	scripts/bench.sh --stream
 
 # Codec micro-benchmarks (criterion): validated parse vs bare httparse, chunked.
 bench-codec:

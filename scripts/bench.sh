@@ -3,15 +3,19 @@
 #
 # Usage: scripts/bench.sh [run.py options]     (make bench runs it with none)
 #        scripts/bench.sh --servers uvicorn,granian --duration 5 --warmup 2
+#        scripts/bench.sh --stream [stream.py options]   (make bench-stream: the
+#        streaming benchmark, benchmarks/stream.py, with nginx and curl)
 #
-# 1. installs wrk if missing (apt-get, as root directly, else through sudo);
+# 1. installs wrk (or, with --stream, nginx-light and curl) if missing (apt-get, as
+#    root directly, else through sudo);
 # 2. creates .venv-bench with the machine's python3, separate from the project's .venv
 #    so the peers' dependencies never leak into the tests, and installs the pinned
 #    benchmarks/requirements.txt there;
 # 3. builds Pyre from the working tree in release mode (pip install ., maturin) into
 #    .venv-bench, unless --servers leaves pyre out; a failed build is reported and the
 #    peers are still measured (run.py then reports Pyre as unavailable);
-# 4. runs .venv-bench/bin/python benchmarks/run.py with the arguments given here.
+# 4. runs .venv-bench/bin/python benchmarks/run.py (or stream.py) with the arguments
+#    given here.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,10 +34,19 @@ as_root() {
     fi
 }
 
-for tool in wrk taskset; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
+script=benchmarks/run.py
+tools=(wrk taskset)
+if [ "${1:-}" = "--stream" ]; then
+    shift
+    script=benchmarks/stream.py
+    tools=(nginx curl taskset)
+fi
+
+for tool in "${tools[@]}"; do
+    if ! command -v "$tool" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$tool" ]; then
         package="$tool"
         [ "$tool" = taskset ] && package=util-linux
+        [ "$tool" = nginx ] && package=nginx-light
         echo "bench.sh: installing $package"
         if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$package"; then
             as_root apt-get update -q
@@ -76,4 +89,5 @@ if [ "$want_pyre" -eq 1 ]; then
     fi
 fi
 
-exec "$venv/bin/python" benchmarks/run.py "$@"
+export PATH="$PATH:/usr/sbin"
+exec "$venv/bin/python" "$script" "$@"
