@@ -436,3 +436,40 @@ def test_a_thousand_aborted_streams_leak_nothing(server: ServerProcess) -> None:
         time.sleep(0.2)
     # Every aborted download ended in the application as a raised send().
     assert current["disconnected_sends"] - baseline["disconnected_sends"] == downloads
+
+
+def test_input_behind_a_streaming_response_is_held_back_in_tcp(server: ServerProcess) -> None:
+    total = 32 * MiB
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+    sock.connect(("127.0.0.1", server.port))
+    with sock:
+        # A slow stream, then a pipelined upload: while the stream is in progress the
+        # upload is not parsed, and the server reads no more than its buffer's cap.
+        sock.sendall(
+            request("/drip?n=5&delay=0.3")
+            + request("/slow-read?delay=0", "POST", headers=(f"Content-Length: {total}".encode(),))
+        )
+        sock.setblocking(False)
+        written, started = 0, time.monotonic()
+        block = pattern(0, MiB)
+        while time.monotonic() - started < 1.0:
+            try:
+                written += sock.send(block[written % MiB :])
+            except BlockingIOError:
+                select.select([], [sock], [], 0.05)
+        assert written < 16 * MiB, written
+        sock.setblocking(True)
+        sock.settimeout(30)
+        while written < total:
+            offset = written % MiB
+            written += sock.send(block[offset : offset + min(MiB - offset, total - written)])
+        data = b""
+        while not data.endswith(b"}"):
+            piece = sock.recv(65536)
+            assert piece, data[-200:]
+            data += piece
+    first_end = data.index(b"0\r\n\r\n") + 5
+    assert parse(data[:first_end])[1] == b"".join(b"drip %d\n" % i for i in range(5))
+    report = json.loads(parse(data[first_end:])[1])
+    assert report["size"] == total
