@@ -38,6 +38,10 @@ pub enum Written {
     All,
     /// The kernel refused the rest: wait for writability.
     Blocked,
+    /// This turn's share of file bytes is out and the socket may take more: the
+    /// caller must come back without waiting for an event (edge-triggered
+    /// readiness will not repeat), after other connections had their turn.
+    Yielded,
     /// The socket failed (reset, broken pipe), or the file shrank under us: the
     /// connection must close.
     Failed,
@@ -106,9 +110,11 @@ pub fn append(conn: &mut Connection, data: &[u8], tail: &[u8]) {
     conn.write_buf.extend_from_slice(tail);
 }
 
-/// Writes the out-buffer, then the pending file, until both are out or the kernel
-/// refuses more.
+/// Writes the out-buffer, then the pending file, until both are out, the kernel
+/// refuses more, or [`FILE_BYTES_PER_TURN`] file bytes went out (so that one fast
+/// download cannot hold the loop while other connections wait).
 pub fn write_out(conn: &mut Connection) -> Written {
+    let mut file_bytes = 0;
     loop {
         while conn.write_pos < conn.write_buf.len() {
             match conn.stream.write(&conn.write_buf[conn.write_pos..]) {
@@ -124,8 +130,12 @@ pub fn write_out(conn: &mut Connection) -> Written {
         let Some(job) = conn.file.as_mut() else {
             return Written::All;
         };
-        match send_file_part(conn.stream.raw_fd(), job) {
-            FilePart::Sent => {}
+        if file_bytes >= FILE_BYTES_PER_TURN {
+            return Written::Yielded;
+        }
+        let before = job.remaining;
+        match send_file_part(conn.stream.raw_fd(), job, FILE_BYTES_PER_TURN) {
+            FilePart::Sent => file_bytes += before - job.remaining,
             FilePart::Blocked => return Written::Blocked,
             FilePart::Failed => return Written::Failed,
         }
@@ -144,16 +154,16 @@ enum FilePart {
     Failed,
 }
 
-/// Most bytes handed to one `sendfile` call.
-const SENDFILE_MAX: u64 = 1 << 30;
+/// Most file bytes sent for one connection before the others get their turn.
+pub const FILE_BYTES_PER_TURN: u64 = 4 << 20;
 
 /// One non-blocking `sendfile(2)` of the job's next bytes.
 #[cfg(target_os = "linux")]
-fn send_file_part(socket: std::os::fd::RawFd, job: &mut FileJob) -> FilePart {
+fn send_file_part(socket: std::os::fd::RawFd, job: &mut FileJob, most: u64) -> FilePart {
     let Ok(mut offset) = libc::off_t::try_from(job.offset) else {
         return FilePart::Failed;
     };
-    let count = job.remaining.min(SENDFILE_MAX) as usize;
+    let count = job.remaining.min(most) as usize;
     // SAFETY: both descriptors are open for the duration of the call (the socket is
     // owned by the connection, the file by the job); `offset` is a valid pointer.
     let n = unsafe { libc::sendfile(socket, job.file.as_raw_fd(), &mut offset, count) };
@@ -176,9 +186,9 @@ fn send_file_part(socket: std::os::fd::RawFd, job: &mut FileJob) -> FilePart {
 /// Elsewhere: read a piece of the file and write it (no `sendfile` with these
 /// semantics on every platform).
 #[cfg(not(target_os = "linux"))]
-fn send_file_part(socket: std::os::fd::RawFd, job: &mut FileJob) -> FilePart {
+fn send_file_part(socket: std::os::fd::RawFd, job: &mut FileJob, most: u64) -> FilePart {
     use std::os::unix::fs::FileExt;
-    let mut piece = vec![0u8; job.remaining.min(64 * 1024) as usize];
+    let mut piece = vec![0u8; job.remaining.min(most).min(64 * 1024) as usize];
     let read = match job.file.read_at(&mut piece, job.offset) {
         Ok(0) | Err(_) => return FilePart::Failed,
         Ok(n) => n,

@@ -13,6 +13,10 @@
 //!
 //! Readiness is edge-triggered: after `WouldBlock` we wait for the next event, and
 //! whenever we stop reading ourselves (a full buffer) we resume by reading at once.
+//! Work is shared out in turns: a connection that could go on (a file still being
+//! sent after 4 MiB, a long unread body being discarded) is put on a list served at
+//! the start of the next `process`, which [`Server::has_events`] asks for, so one
+//! fast client never holds the loop while the others wait.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -142,6 +146,10 @@ pub struct Server {
     ready: Vec<Readiness>,
     in_flight: usize,
     shutting_down: bool,
+    /// Connections with work left after their turn (a yielded file, a body being
+    /// discarded) whose readiness edge was already consumed: served again at the
+    /// start of the next [`Server::process`].
+    again: Vec<usize>,
 }
 
 impl Server {
@@ -159,6 +167,7 @@ impl Server {
             ready: Vec::with_capacity(EVENTS_PER_POLL),
             in_flight: 0,
             shutting_down: false,
+            again: Vec::new(),
         })
     }
 
@@ -188,8 +197,10 @@ impl Server {
         self.conns.len()
     }
 
+    /// Events are queued, or connections wait for another turn: call
+    /// [`Server::process`] again soon, without waiting for the poll.
     pub fn has_events(&self) -> bool {
-        !self.queue.is_empty()
+        !self.queue.is_empty() || !self.again.is_empty()
     }
 
     pub fn pop_event(&mut self) -> Option<Event> {
@@ -199,6 +210,9 @@ impl Server {
     /// Handles every ready event, polling with a zero timeout until none is left.
     pub fn process(&mut self) -> io::Result<()> {
         self.now = Instant::now();
+        for id in std::mem::take(&mut self.again) {
+            self.serve_again(id);
+        }
         loop {
             match self.poll.poll(&mut self.events, Some(std::time::Duration::ZERO)) {
                 Ok(()) => {}
@@ -489,6 +503,9 @@ impl Server {
             self.close(id);
             return false;
         }
+        if written == Written::Yielded {
+            self.again.push(id);
+        }
         let low_water = self.config.write_low_water;
         let conn = &mut self.conns[id];
         let waiting = conn.pending_write() > 0 || conn.file.is_some();
@@ -521,6 +538,16 @@ impl Server {
             self.linger(id);
         }
         true
+    }
+
+    /// Another turn for a connection in [`Server::again`].
+    fn serve_again(&mut self, id: usize) {
+        let Some(conn) = self.conns.get(id) else { return };
+        if conn.phase == Phase::Draining {
+            self.drain(id);
+        } else if conn.file.is_some() || conn.pending_write() > 0 {
+            self.flush(id);
+        }
     }
 
     fn on_writable(&mut self, id: usize) {
@@ -914,7 +941,10 @@ impl Server {
     }
 
     /// Discards request body the application did not read; then the next request.
+    /// At most [`DRAIN_READS_PER_TURN`] buffer-fulls are read before the other
+    /// connections get their turn.
     fn drain(&mut self, id: usize) {
+        let mut reads = 0;
         loop {
             let conn = &mut self.conns[id];
             let Some(decoder) = conn.body.as_mut() else {
@@ -927,6 +957,11 @@ impl Server {
                     conn.read_buf.clear();
                     conn.body_pos = 0;
                     if !conn.read_paused {
+                        return;
+                    }
+                    reads += 1;
+                    if reads > DRAIN_READS_PER_TURN {
+                        self.again.push(id);
                         return;
                     }
                     if self.fill(id) {
@@ -1042,6 +1077,10 @@ impl Server {
         }
     }
 }
+
+/// Buffer-fulls of unread request body discarded for one connection before the
+/// others get their turn (16 x the 64 KiB read high-water mark: 1 MiB).
+const DRAIN_READS_PER_TURN: usize = 16;
 
 /// The end of a chunk's data followed by the last chunk (no trailers).
 const CHUNK_END_AND_LAST: &[u8] = b"\r\n0\r\n\r\n";

@@ -227,3 +227,48 @@ fn a_file_shorter_than_announced_closes_the_connection() {
     assert_eq!(rig.server.connection_count(), 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_fast_download_is_sent_in_turns() {
+    let mut rig = Rig::new();
+    let dir = std::env::temp_dir().join(format!("pyre-flow-turns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("big.bin");
+    let len: u64 = 256 * 1024 * 1024;
+    std::fs::File::create(&path).unwrap().set_len(len).unwrap();
+    let key = rig.request(b"GET /f HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    // A client that reads as fast as it can, in its own thread.
+    let mut reader = rig.client.try_clone().unwrap();
+    reader.set_nonblocking(false).unwrap();
+    let client = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 4 << 20];
+        let mut total = 0u64;
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => return total,
+                Ok(n) => total += n as u64,
+            }
+        }
+    });
+    rig.server
+        .start_response(key, 200, std::iter::empty::<(&[u8], &[u8])>(), Some(len))
+        .unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    rig.server.send_file(key, file, 0, len).unwrap();
+    // Count the turns in which the runtime stopped by itself with the socket still
+    // writable (asking to be called again) rather than because the client lagged.
+    let mut yielded_turns = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !rig.events.contains(&Event::Drained(key)) {
+        assert!(Instant::now() < deadline, "the file did not go out");
+        if rig.server.has_events() {
+            yielded_turns += 1;
+        }
+        rig.pump();
+        std::thread::yield_now();
+    }
+    let received = client.join().unwrap();
+    assert!(received > len, "client got {received} bytes");
+    assert!(yielded_turns > 0, "256 MiB went out in one turn");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -216,7 +216,10 @@ impl Server {
         let this = slf.borrow();
         this.drain_scheduled.set(false);
         this.core.borrow_mut().net.process().map_err(os_error)?;
-        this.dispatch_events(slf)
+        this.dispatch_events(slf)?;
+        // Connections left with work after their turn (a large file, a long body
+        // being discarded) are served again on the loop's next iteration.
+        this.schedule_drain(slf.py(), &slf.clone().unbind())
     }
 
     /// Sweeps deadlines (call about once a second).
