@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyre._core import ClientDisconnected, __version__
+from pyre._core import ClientDisconnected, ProtocolError, __version__
 
-__all__ = ["ClientDisconnected", "__version__", "run"]
+__all__ = ["ClientDisconnected", "ProtocolError", "__version__", "run"]
 
 
 def run(app: Any, **options: Any) -> None:
-    """Serves ``app`` (an ASGI application, or a ``"module:attribute"`` string) until
+    """Serves ``app`` (an ASGI or PSGI application, or a ``"module:attribute"`` string) until
     SIGINT or SIGTERM. ``options`` are the fields of ``pyre.config.Config``, e.g.
     ``pyre.run(app, port=9000, limit_concurrency=1000)``."""
     from pyre.config import Config

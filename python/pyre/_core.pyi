@@ -1,6 +1,6 @@
 """Type stubs for the Rust extension module ``pyre._core`` (crates/pyre-py)."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from os import PathLike
 from typing import Any, Final, final
 
@@ -29,6 +29,7 @@ class Server:
         runner: Callable[..., Awaitable[None]],
         event_loop: Any,
         *,
+        interface: str = "asgi",
         root_path: str = "",
         timeout_keep_alive: float = 75.0,
         timeout_header: float = 10.0,
@@ -82,3 +83,86 @@ class Channel:
     def finish(self, error: BaseException | None = None) -> str | None:
         """Settles the response when the application ended; returns what went
         wrong, if anything."""
+
+class ProtocolError(RuntimeError):
+    """The application broke the response protocol (responded twice, wrote after
+    finishing, a body that does not match its declared length)."""
+
+class Headers:
+    """PSGI request header fields: a case-insensitive multi-map. Names are
+    lowercased; values are str (latin-1, as sent)."""
+
+    def get(self, name: str, default: Any = None) -> str | Any: ...
+    def get_all(self, name: str) -> list[str]: ...
+    def items(self) -> list[tuple[str, str]]: ...
+    def keys(self) -> list[str]: ...
+    @property
+    def raw(self) -> list[tuple[bytes, bytes]]:
+        """The fields as bytes pairs, in order."""
+    def __getitem__(self, name: str) -> str: ...
+    def __contains__(self, name: object) -> bool: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def __len__(self) -> int: ...
+
+class BodyStream:
+    """The request body as an async iterator of bytes pieces."""
+
+    def __aiter__(self) -> BodyStream: ...
+    def __anext__(self) -> Awaitable[bytes]: ...
+
+class Request:
+    """One HTTP request (PSGI)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def raw_path(self) -> bytes: ...
+    @property
+    def query_string(self) -> bytes: ...
+    @property
+    def http_version(self) -> str: ...
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def client(self) -> tuple[str, int] | None: ...
+    @property
+    def server(self) -> tuple[str, int | None]: ...
+    @property
+    def headers(self) -> Headers: ...
+    def body(self) -> Awaitable[bytes]: ...
+    def stream(self) -> BodyStream: ...
+    def disconnected(self) -> Awaitable[None]: ...
+
+class ResponseStream:
+    """A streamed response body (PSGI)."""
+
+    def write(self, data: bytes | str) -> Awaitable[None]: ...
+    def finish(
+        self, trailers: Iterable[tuple[str | bytes, str | bytes]] | None = None
+    ) -> Awaitable[None]: ...
+
+class Responder:
+    """How a PSGI application answers one request."""
+
+    def respond(
+        self,
+        status: int,
+        headers: Iterable[tuple[str | bytes, str | bytes]],
+        body: bytes | str | None = None,
+    ) -> None: ...
+    def respond_file(
+        self,
+        status: int,
+        headers: Iterable[tuple[str | bytes, str | bytes]],
+        path: str | PathLike[str],
+        offset: int = 0,
+        count: int | None = None,
+    ) -> Awaitable[None]: ...
+    def start(
+        self,
+        status: int,
+        headers: Iterable[tuple[str | bytes, str | bytes]],
+        length: int | None = None,
+    ) -> ResponseStream: ...

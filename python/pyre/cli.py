@@ -58,7 +58,7 @@ def build_config(**cli_kwargs: Any) -> Config:
     "--interface",
     field="interface",
     type=click.Choice(INTERFACES),
-    help="Application interface: asgi (auto). psgi is not available yet.",
+    help="Application interface: auto (PSGI for objects with __psgi__, else ASGI), asgi or psgi.",
 )
 @_option("--loop", field="loop", type=click.Choice(LOOPS), help="Event loop implementation.")
 @_option(

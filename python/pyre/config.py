@@ -153,7 +153,8 @@ class Config:
         first on ``sys.path``), then call it with no arguments if ``factory`` is set.
 
         Raises :class:`pyre.importer.ImportFromStringError` for a bad import string and
-        :class:`ConfigError` when the result is not callable.
+        :class:`ConfigError` when the result is neither callable nor a PSGI
+        application object (one with a ``__psgi__`` method).
         """
         app: Any = self.app
         if isinstance(app, str):
@@ -164,9 +165,12 @@ class Config:
             if not callable(app):
                 raise ConfigError("app", f"factory {self.app!r} is not callable")
             app = app()
-        if not callable(app):
+        if not callable(app) and not callable(getattr(app, "__psgi__", None)):
             what = "the factory's result" if self.factory else repr(self.app)
-            raise ConfigError("app", f"{what} is not callable (got {type(app).__name__})")
+            raise ConfigError(
+                "app",
+                f"{what} is not callable and has no __psgi__ method (got {type(app).__name__})",
+            )
         return app
 
     # -- event loop ----------------------------------------------------------------

@@ -20,7 +20,9 @@ from typing import Any
 
 from pyre import _core
 from pyre._asgi import log_access, run_asgi
-from pyre.config import Config, ConfigError
+from pyre._psgi import Hooks, handler_of, is_psgi, run_psgi
+from pyre._psgi import log_access as log_psgi_access
+from pyre.config import Config
 from pyre.lifespan import Lifespan
 
 logger = logging.getLogger("pyre.error")
@@ -54,14 +56,13 @@ async def serve(
 ) -> int:
     """Runs the server on the running loop until ``stop`` is set (or a signal).
     ``started`` receives the bound addresses once listening."""
-    if config.interface == "psgi":
-        raise ConfigError("interface", "PSGI is not available yet; use 'asgi' or 'auto'")
     loop = asyncio.get_running_loop()
     app = config.load_app()
+    psgi = config.interface == "psgi" or (config.interface == "auto" and is_psgi(app))
     stop = stop or asyncio.Event()
     forced = asyncio.Event()
 
-    lifespan = Lifespan(app, config.lifespan)
+    lifespan: Lifespan | Hooks = Hooks(app) if psgi else Lifespan(app, config.lifespan)
     if not await lifespan.startup():
         logger.error("Application startup failed. Exiting.")
         return STARTUP_FAILURE
@@ -69,9 +70,10 @@ async def serve(
     debug = logger.isEnabledFor(logging.DEBUG)
     access = config.access_log and logging.getLogger("pyre.access").isEnabledFor(logging.INFO)
     server = _core.Server(
-        app,
-        run_asgi,
+        handler_of(app) if psgi else app,
+        run_psgi if psgi else run_asgi,
         loop,
+        interface="psgi" if psgi else "asgi",
         root_path=config.root_path,
         timeout_keep_alive=config.timeout_keep_alive,
         timeout_header=config.timeout_header,
@@ -84,7 +86,7 @@ async def serve(
         protocol_error_log=(lambda message: logger.debug("refused request: %s", message))
         if debug
         else None,
-        access_log=log_access if access else None,
+        access_log=(log_psgi_access if psgi else log_access) if access else None,
     )
     server.set_state(lifespan.state)
     # Objects made by imports and startup live as long as the process: moving them out

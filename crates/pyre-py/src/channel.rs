@@ -21,7 +21,7 @@
 //! response is complete, or when the client is gone, `receive()` gives
 //! `http.disconnect` (pending until one of those happens, never a busy loop).
 
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -31,7 +31,7 @@ use std::path::PathBuf;
 
 use pyre_net::{BodyRead, Flow, RequestKey, SendError};
 
-use crate::errors::ClientDisconnected;
+use crate::errors::{ClientDisconnected, ProtocolError};
 use crate::server::Server;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,27 @@ enum SendState {
     Done,
 }
 
+/// What a pending body read waits for, by interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    /// ASGI `receive()`: an `http.request` (or `http.disconnect`) message.
+    Message,
+    /// PSGI `request.stream()`: the next piece of bytes (StopAsyncIteration at the end).
+    Piece,
+    /// PSGI `request.body()`: the whole body as bytes.
+    Whole,
+}
+
+/// The outcome of reading request body bytes now.
+enum Read {
+    Data { more: bool },
+    End,
+    Pending,
+    Gone,
+}
+
+/// A request's exchange with the application: its body reads and its response. ASGI
+/// uses it directly (`receive`/`send`); PSGI's `Request` and `Responder` call into it.
 #[pyclass(unsendable, module = "pyre._core")]
 pub struct Channel {
     server: Py<Server>,
@@ -58,8 +79,13 @@ pub struct Channel {
     held_headers: Option<Py<PyAny>>,
     body_done: bool,
     disconnected: bool,
-    /// The future a pending `receive()` returned.
+    /// The future a pending body read returned, and what it waits for.
     waiter: Option<Py<PyAny>>,
+    wanted: Wanted,
+    /// PSGI `body()`: the bytes gathered so far.
+    whole: Vec<u8>,
+    /// PSGI `disconnected()` futures.
+    disconnect_waiters: Vec<Py<PyAny>>,
     /// The future a `send()` waiting for the output to drain returned.
     drain_waiter: Option<Py<PyAny>>,
     /// The start message said `trailers: true`.
@@ -67,8 +93,8 @@ pub struct Channel {
     /// Trailer fields received so far (`more_trailers: true`).
     trailers: Vec<(Vec<u8>, Vec<u8>)>,
     task: Option<Py<PyAny>>,
-    /// The request's scope, kept only when access logging is on.
-    scope: Option<Py<PyDict>>,
+    /// The request's scope (ASGI) or Request (PSGI), kept only for the access log.
+    scope: Option<Py<PyAny>>,
 }
 
 /// One already-done future shared by every `send()`: awaiting a done future returns
@@ -76,7 +102,7 @@ pub struct Channel {
 static DONE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 impl Channel {
-    pub fn new(server: Py<Server>, key: RequestKey, scope: Option<Py<PyDict>>) -> Self {
+    pub fn new(server: Py<Server>, key: RequestKey, scope: Option<Py<PyAny>>) -> Self {
         Channel {
             server,
             key,
@@ -86,12 +112,20 @@ impl Channel {
             body_done: false,
             disconnected: false,
             waiter: None,
+            wanted: Wanted::Message,
+            whole: Vec::new(),
+            disconnect_waiters: Vec::new(),
             drain_waiter: None,
             trailers_expected: false,
             trailers: Vec::new(),
             task: None,
             scope,
         }
+    }
+
+    /// The object handed to the access log when the response completes.
+    pub fn set_logged(&mut self, logged: Py<PyAny>) {
+        self.scope = Some(logged);
     }
 
     pub fn set_task(&mut self, task: Py<PyAny>) {
@@ -129,31 +163,107 @@ impl Channel {
         Ok(msg.into_any())
     }
 
-    /// The next `http.request` message if body bytes (or its end) are available.
-    fn try_body<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let mut data = Vec::new();
+    /// Moves the body bytes available now into `out`.
+    fn read_now(&mut self, py: Python<'_>, out: &mut Vec<u8>) -> Read {
+        if self.body_done {
+            return Read::End;
+        }
         let read = self
             .server
             .borrow(py)
             .core
             .borrow_mut()
             .net
-            .read_body(self.key, &mut data);
-        let more = match read {
-            Ok(BodyRead::Data { more }) => more,
-            Ok(BodyRead::Done) => false,
-            Ok(BodyRead::Pending) => return Ok(None),
+            .read_body(self.key, out);
+        match read {
+            Ok(BodyRead::Data { more }) => {
+                self.body_done = !more;
+                Read::Data { more }
+            }
+            Ok(BodyRead::Done) => {
+                self.body_done = true;
+                Read::End
+            }
+            Ok(BodyRead::Pending) => Read::Pending,
             Err(_) => {
                 self.disconnected = true;
-                return Ok(Some(Self::disconnect_message(py)?));
+                Read::Gone
             }
+        }
+    }
+
+    /// The next `http.request` message if body bytes (or its end) are available.
+    fn try_body<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let mut data = Vec::new();
+        let more = match self.read_now(py, &mut data) {
+            Read::Data { more } => more,
+            Read::End => false,
+            Read::Pending => return Ok(None),
+            Read::Gone => return Ok(Some(Self::disconnect_message(py)?)),
         };
-        self.body_done = !more;
         let msg = PyDict::new(py);
         msg.set_item(intern!(py, "type"), intern!(py, "http.request"))?;
         msg.set_item(intern!(py, "body"), PyBytes::new(py, &data))?;
         msg.set_item(intern!(py, "more_body"), more)?;
         Ok(Some(msg.into_any()))
+    }
+
+    /// What a PSGI read settles with now, if anything: `Ok(Some(value))` resolves the
+    /// waiter, `Err` fails it (the end of a stream, a gone client).
+    fn psgi_settle<'py>(&mut self, py: Python<'py>, wanted: Wanted) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match wanted {
+            Wanted::Piece => {
+                let mut data = Vec::new();
+                match self.read_now(py, &mut data) {
+                    Read::Data { .. } => Ok(Some(PyBytes::new(py, &data).into_any())),
+                    Read::End => Err(PyStopAsyncIteration::new_err(())),
+                    Read::Pending => Ok(None),
+                    Read::Gone => Err(ClientDisconnected::new_err("client disconnected")),
+                }
+            }
+            Wanted::Whole => loop {
+                let mut whole = std::mem::take(&mut self.whole);
+                let read = self.read_now(py, &mut whole);
+                self.whole = whole;
+                match read {
+                    Read::Data { more: true } => continue,
+                    Read::Data { more: false } | Read::End => {
+                        let body = std::mem::take(&mut self.whole);
+                        return Ok(Some(PyBytes::new(py, &body).into_any()));
+                    }
+                    Read::Pending => return Ok(None),
+                    Read::Gone => return Err(ClientDisconnected::new_err("client disconnected")),
+                }
+            },
+            Wanted::Message => Ok(None),
+        }
+    }
+
+    /// Starts a PSGI body read: a done future when it can settle now, else a pending
+    /// one the runtime's events settle.
+    fn psgi_read<'py>(&mut self, py: Python<'py>, wanted: Wanted) -> PyResult<Bound<'py, PyAny>> {
+        if self.live_waiter(py)?.is_some() {
+            return Err(ProtocolError::new_err(
+                "the request body is already being read (await the previous read first)",
+            ));
+        }
+        if self.disconnected && !self.body_done {
+            return Err(ClientDisconnected::new_err("client disconnected"));
+        }
+        match self.psgi_settle(py, wanted) {
+            Ok(Some(value)) => self.ready(py, value),
+            Ok(None) => {
+                let fut = self.server.borrow(py).create_future.bind(py).call0()?;
+                self.waiter = Some(fut.clone().unbind());
+                self.wanted = wanted;
+                Ok(fut)
+            }
+            Err(error) => {
+                let fut = self.server.borrow(py).create_future.bind(py).call0()?;
+                fut.call_method1(intern!(py, "set_exception"), (error.into_value(py),))?;
+                Ok(fut)
+            }
+        }
     }
 
     /// The pending `receive()` future, if there is one that can still take a result.
@@ -177,8 +287,24 @@ impl Channel {
         if self.body_done || self.live_waiter(py)?.is_none() {
             return Ok(());
         }
-        if let Some(msg) = self.try_body(py)? {
-            self.resolve_waiter(py, msg)?;
+        if self.wanted == Wanted::Message {
+            if let Some(msg) = self.try_body(py)? {
+                self.resolve_waiter(py, msg)?;
+            }
+            return Ok(());
+        }
+        match self.psgi_settle(py, self.wanted) {
+            Ok(Some(value)) => self.resolve_waiter(py, value),
+            Ok(None) => Ok(()),
+            Err(error) => self.fail_waiter(py, error),
+        }
+    }
+
+    fn fail_waiter(&mut self, py: Python<'_>, error: PyErr) -> PyResult<()> {
+        if let Some(fut) = self.live_waiter(py)? {
+            self.waiter = None;
+            fut.bind(py)
+                .call_method1(intern!(py, "set_exception"), (error.into_value(py),))?;
         }
         Ok(())
     }
@@ -188,7 +314,17 @@ impl Channel {
     /// connection really closes (the runtime reports that as a second disconnect).
     pub fn on_disconnect(&mut self, py: Python<'_>) -> PyResult<()> {
         self.disconnected = true;
-        self.resolve_waiter(py, Self::disconnect_message(py)?)?;
+        if self.wanted == Wanted::Message {
+            self.resolve_waiter(py, Self::disconnect_message(py)?)?;
+        } else if !self.body_done {
+            self.fail_waiter(py, ClientDisconnected::new_err("client disconnected"))?;
+        }
+        for fut in std::mem::take(&mut self.disconnect_waiters) {
+            let fut = fut.bind(py);
+            if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
+                fut.call_method1(intern!(py, "set_result"), (py.None(),))?;
+            }
+        }
         let open = self.server.borrow(py).core.borrow().net.is_open(self.key);
         if !open {
             if let Some(fut) = live(py, &mut self.drain_waiter)? {
@@ -237,7 +373,7 @@ impl Channel {
     fn send_error(err: SendError) -> PyErr {
         match err {
             SendError::Disconnected => ClientDisconnected::new_err("client disconnected"),
-            SendError::Protocol(message) => PyRuntimeError::new_err(message),
+            SendError::Protocol(message) => ProtocolError::new_err(message),
             SendError::InvalidHead(message) => {
                 PyValueError::new_err(format!("invalid response head: {message}"))
             }
@@ -329,7 +465,9 @@ impl Channel {
     fn complete(&mut self, py: Python<'_>) -> PyResult<()> {
         self.state = SendState::Done;
         // receive() after a complete response gives http.disconnect.
-        self.resolve_waiter(py, Self::disconnect_message(py)?)?;
+        if self.wanted == Wanted::Message {
+            self.resolve_waiter(py, Self::disconnect_message(py)?)?;
+        }
         self.log_access(py)?;
         let server = self.server.borrow(py);
         server.schedule_drain(py, &self.server)
@@ -456,6 +594,203 @@ fn live(py: Python<'_>, slot: &mut Option<Py<PyAny>>) -> PyResult<Option<Py<PyAn
         }
     }
     Ok(slot.as_ref().map(|f| f.clone_ref(py)))
+}
+
+/// PSGI: the calls `pyre._core.Request` and `Responder` make.
+impl Channel {
+    pub(crate) fn body(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.psgi_read(py, Wanted::Whole).map(Bound::unbind)
+    }
+
+    /// The next piece of the body; StopAsyncIteration at its end.
+    pub(crate) fn next_piece(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if self.body_done && self.live_waiter(py)?.is_none() {
+            return Err(PyStopAsyncIteration::new_err(()));
+        }
+        self.psgi_read(py, Wanted::Piece).map(Bound::unbind)
+    }
+
+    pub(crate) fn disconnected_future(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if self.disconnected {
+            return self.done_future(py).map(Bound::unbind);
+        }
+        let fut = self.server.borrow(py).create_future.bind(py).call0()?;
+        self.disconnect_waiters.retain(|f| {
+            !f.bind(py)
+                .call_method0(intern!(py, "done"))
+                .and_then(|d| d.is_truthy())
+                .unwrap_or(true)
+        });
+        self.disconnect_waiters.push(fut.clone().unbind());
+        Ok(fut.unbind())
+    }
+
+    /// Writes a response head now; `body_len` is the length of the body to come.
+    fn psgi_head(
+        &mut self,
+        py: Python<'_>,
+        status: u16,
+        fields: &[(Vec<u8>, Vec<u8>)],
+        body_len: Option<u64>,
+    ) -> PyResult<()> {
+        if self.state != SendState::Start {
+            return Err(ProtocolError::new_err(if self.state == SendState::Done {
+                "the response is already complete"
+            } else {
+                "the response has already started"
+            }));
+        }
+        if !(100..=999).contains(&status) {
+            return Err(PyValueError::new_err(format!(
+                "status must be from 100 to 999, got {status}"
+            )));
+        }
+        if self.disconnected && !self.server.borrow(py).core.borrow().net.is_open(self.key) {
+            self.state = SendState::Done;
+            return Err(ClientDisconnected::new_err("client disconnected"));
+        }
+        self.held_status = status;
+        let result = self.server.borrow(py).core.borrow_mut().net.start_response(
+            self.key,
+            status,
+            fields.iter().map(|(n, v)| (n.as_slice(), v.as_slice())),
+            body_len,
+        );
+        match result {
+            Ok(()) => {
+                self.state = SendState::Body;
+                Ok(())
+            }
+            Err(e) => {
+                if !matches!(e, SendError::InvalidHead(_)) {
+                    self.state = SendState::Done;
+                }
+                Err(Self::send_error(e))
+            }
+        }
+    }
+
+    /// `responder.respond`: the whole response at once.
+    pub(crate) fn respond(
+        &mut self,
+        py: Python<'_>,
+        status: u16,
+        fields: &[(Vec<u8>, Vec<u8>)],
+        body: &[u8],
+    ) -> PyResult<()> {
+        self.psgi_head(py, status, fields, Some(body.len() as u64))?;
+        self.write_body(py, body, false).map(|_| ())
+    }
+
+    /// `responder.start`: a streamed response; `length` None for chunked.
+    pub(crate) fn start_stream(
+        &mut self,
+        py: Python<'_>,
+        status: u16,
+        fields: &[(Vec<u8>, Vec<u8>)],
+        length: Option<u64>,
+    ) -> PyResult<()> {
+        self.psgi_head(py, status, fields, length)
+    }
+
+    /// `stream.write`: one piece; the future waits under backpressure.
+    pub(crate) fn write_piece(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
+        match self.state {
+            SendState::Body => {}
+            SendState::Done => return Err(ProtocolError::new_err("write() after the response was finished")),
+            _ => return Err(ProtocolError::new_err("write() before the response started")),
+        }
+        if data.is_empty() {
+            return self.done_future(py).map(Bound::unbind);
+        }
+        let flow = self.write_body(py, data, true)?;
+        self.flow_future(py, flow).map(Bound::unbind)
+    }
+
+    /// `stream.finish`: completes the body, with trailer fields if given.
+    pub(crate) fn finish_stream(
+        &mut self,
+        py: Python<'_>,
+        trailers: Option<Vec<(Vec<u8>, Vec<u8>)>>,
+    ) -> PyResult<Py<PyAny>> {
+        match self.state {
+            SendState::Body => {}
+            SendState::Done => return Err(ProtocolError::new_err("finish() called twice")),
+            _ => return Err(ProtocolError::new_err("finish() before the response started")),
+        }
+        match trailers {
+            None => {
+                self.write_body(py, &[], false)?;
+            }
+            Some(fields) => {
+                let result = self
+                    .server
+                    .borrow(py)
+                    .core
+                    .borrow_mut()
+                    .net
+                    .send_trailers(self.key, fields);
+                if let Err(e) = result {
+                    self.state = SendState::Done;
+                    return Err(Self::send_error(e));
+                }
+                self.complete(py)?;
+            }
+        }
+        self.done_future(py).map(Bound::unbind)
+    }
+
+    /// `responder.respond_file`: `count` bytes of the file from `offset`, by sendfile.
+    pub(crate) fn respond_file(
+        &mut self,
+        py: Python<'_>,
+        status: u16,
+        fields: &[(Vec<u8>, Vec<u8>)],
+        path: PathBuf,
+        offset: u64,
+        count: Option<u64>,
+    ) -> PyResult<Py<PyAny>> {
+        if self.state != SendState::Start {
+            return Err(ProtocolError::new_err("the response has already started"));
+        }
+        let file = File::open(&path)?;
+        let metadata = file.metadata()?;
+        if !metadata.is_file() {
+            return Err(PyValueError::new_err(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        let size = metadata.len();
+        if offset > size {
+            return Err(PyValueError::new_err(format!(
+                "offset {offset} is past the end of the file ({size} bytes)"
+            )));
+        }
+        let count = count.unwrap_or(size - offset);
+        if count > size - offset {
+            return Err(PyValueError::new_err(format!(
+                "count {count} from offset {offset} is past the end of the file ({size} bytes)"
+            )));
+        }
+        self.psgi_head(py, status, fields, Some(count))?;
+        let result = self
+            .server
+            .borrow(py)
+            .core
+            .borrow_mut()
+            .net
+            .send_file(self.key, file, offset, count);
+        let flow = match result {
+            Ok(flow) => flow,
+            Err(e) => {
+                self.state = SendState::Done;
+                return Err(Self::send_error(e));
+            }
+        };
+        self.complete(py)?;
+        self.flow_future(py, flow).map(Bound::unbind)
+    }
 }
 
 fn header_type_error() -> PyErr {

@@ -1,12 +1,14 @@
 //! `pyre._core`: the PyO3 extension module.
 //!
 //! Python code reaches Rust only through this module: the [`Server`] (the runtime
-//! bound to an asyncio loop and an ASGI application), the per-request [`Channel`]
-//! (ASGI `receive`/`send`), and `ClientDisconnected`. The package version's single
+//! bound to an asyncio loop and an application), the per-request [`Channel`] (ASGI
+//! `receive`/`send`), PSGI's `Request`/`Responder` ([`psgi`]), `ClientDisconnected`
+//! and `ProtocolError`. The package version's single
 //! source is the workspace Cargo.toml, which maturin also uses for the distribution.
 
 mod channel;
 mod errors;
+mod psgi;
 mod scope;
 mod server;
 
@@ -22,6 +24,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_MAX_HEADERS", limits.max_headers)?;
     m.add_class::<server::Server>()?;
     m.add_class::<channel::Channel>()?;
+    m.add_class::<psgi::Request>()?;
+    m.add_class::<psgi::Headers>()?;
+    m.add_class::<psgi::BodyStream>()?;
+    m.add_class::<psgi::Responder>()?;
+    m.add_class::<psgi::ResponseStream>()?;
+    m.add("ProtocolError", m.py().get_type::<errors::ProtocolError>())?;
     m.add(
         "ClientDisconnected",
         m.py().get_type::<errors::ClientDisconnected>(),

@@ -68,7 +68,12 @@ impl ScopeConstants {
 
 /// The method as a str, interned for the common ones.
 fn method_str<'py>(py: Python<'py>, view: &RequestView<'_>) -> Bound<'py, PyString> {
-    match view.head.method {
+    method_name(py, view.head.method, view.head.method_span.get(view.buf))
+}
+
+/// The method as a str (`bytes`: the method as sent, for uncommon ones).
+pub fn method_name<'py>(py: Python<'py>, method: Method, bytes: &[u8]) -> Bound<'py, PyString> {
+    match method {
         Method::Get => intern!(py, "GET").clone(),
         Method::Head => intern!(py, "HEAD").clone(),
         Method::Post => intern!(py, "POST").clone(),
@@ -80,7 +85,6 @@ fn method_str<'py>(py: Python<'py>, view: &RequestView<'_>) -> Bound<'py, PyStri
         Method::Trace => intern!(py, "TRACE").clone(),
         Method::Other => {
             // Methods are tokens: ASCII, so the UTF-8 decode cannot fail.
-            let bytes = view.head.method_span.get(view.buf);
             PyString::new(py, std::str::from_utf8(bytes).unwrap_or("INVALID"))
         }
     }

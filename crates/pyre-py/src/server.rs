@@ -24,6 +24,7 @@ use pyo3::types::{PyDict, PyTuple};
 use pyre_net::{BindAddr, Event, LocalAddr, RequestKey, ServerConfig};
 
 use crate::channel::Channel;
+use crate::psgi::{Request, Responder};
 use crate::scope::{build_scope, server_tuple, ScopeConstants};
 
 /// Hashes a packed request key with one multiplication (Fibonacci hashing): keys
@@ -61,6 +62,8 @@ pub struct Server {
     pub core: RefCell<Core>,
     app: Py<PyAny>,
     runner: Py<PyAny>,
+    /// The application speaks PSGI (`app(request, responder)`), not ASGI.
+    psgi: bool,
     pub loop_: Py<PyAny>,
     pub create_future: Py<PyAny>,
     create_task: Py<PyAny>,
@@ -93,7 +96,7 @@ impl Server {
     /// asyncio loop. Listeners are added with `listen_*`.
     #[new]
     #[pyo3(signature = (
-        app, runner, event_loop, *, root_path = "", timeout_keep_alive = 75.0,
+        app, runner, event_loop, *, interface = "asgi", root_path = "", timeout_keep_alive = 75.0,
         timeout_header = 10.0, limit_concurrency = None, limit_request_head = 65536,
         limit_request_body = None, read_high_water = 65536, write_high_water = 65536,
         write_low_water = 16384, protocol_error_log = None, access_log = None
@@ -104,6 +107,7 @@ impl Server {
         app: Py<PyAny>,
         runner: Py<PyAny>,
         event_loop: Py<PyAny>,
+        interface: &str,
         root_path: &str,
         timeout_keep_alive: f64,
         timeout_header: f64,
@@ -116,6 +120,15 @@ impl Server {
         protocol_error_log: Option<Py<PyAny>>,
         access_log: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
+        let psgi = match interface {
+            "asgi" => false,
+            "psgi" => true,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "interface must be asgi or psgi, got {other:?}"
+                )))
+            }
+        };
         if !(timeout_keep_alive > 0.0 && timeout_header > 0.0) {
             return Err(PyValueError::new_err("timeouts must be positive"));
         }
@@ -147,6 +160,7 @@ impl Server {
             }),
             app,
             runner,
+            psgi,
             create_future: loop_ref.getattr("create_future")?.unbind(),
             create_task: loop_ref.getattr("create_task")?.unbind(),
             eager_task: eager_task_factory(py, loop_ref)?,
@@ -325,6 +339,9 @@ impl Server {
 
     /// Builds the scope and channel of a new request and starts the application.
     fn start_request(&self, slf: &Bound<'_, Self>, key: RequestKey) -> PyResult<()> {
+        if self.psgi {
+            return self.start_psgi_request(slf, key);
+        }
         let py = slf.py();
         let scope = {
             let mut core = self.core.borrow_mut();
@@ -352,7 +369,10 @@ impl Server {
                 state.as_ref().map(|s| s.bind(py)),
             )?
         };
-        let logged_scope = self.access_log.as_ref().map(|_| scope.clone().unbind());
+        let logged_scope = self
+            .access_log
+            .as_ref()
+            .map(|_| scope.clone().into_any().unbind());
         let channel = Py::new(py, Channel::new(slf.clone().unbind(), key, logged_scope))?;
         let bound = channel.bind(py);
         let receive = bound.getattr(pyo3::intern!(py, "receive"))?;
@@ -360,6 +380,55 @@ impl Server {
         let coro = self
             .runner
             .call1(py, (self.app.clone_ref(py), scope, receive, send, bound))?;
+        self.run_task(py, key, channel, coro)
+    }
+
+    /// PSGI: builds the request and responder and starts the application.
+    fn start_psgi_request(&self, slf: &Bound<'_, Self>, key: RequestKey) -> PyResult<()> {
+        let py = slf.py();
+        let channel = Py::new(py, Channel::new(slf.clone().unbind(), key, None))?;
+        let request = {
+            let mut core = self.core.borrow_mut();
+            let core = &mut *core;
+            let Some(view) = core.net.request(key) else {
+                return Ok(());
+            };
+            let server = core
+                .servers
+                .iter()
+                .find(|(addr, _)| addr == view.local)
+                .map(|(_, t)| t.clone_ref(py))
+                .ok_or_else(|| PyOSError::new_err("request from an unknown listener"))?;
+            let client = match view.peer {
+                Some(peer) => Some(client_tuple(py, &mut core.clients, key.index as usize, peer)?.unbind()),
+                None => None,
+            };
+            Py::new(py, Request::new(channel.clone_ref(py), &view, client, server))?
+        };
+        if self.access_log.is_some() {
+            channel
+                .bind(py)
+                .borrow_mut()
+                .set_logged(request.clone_ref(py).into_any());
+        }
+        let responder = Py::new(py, Responder::new(channel.clone_ref(py)))?;
+        let coro = self.runner.call1(
+            py,
+            (self.app.clone_ref(py), request, responder, channel.clone_ref(py)),
+        )?;
+        self.run_task(py, key, channel, coro)
+    }
+
+    /// Runs the application's coroutine as an asyncio Task, its channel registered
+    /// for the runtime's events.
+    fn run_task(
+        &self,
+        py: Python<'_>,
+        key: RequestKey,
+        channel: Py<Channel>,
+        coro: Py<PyAny>,
+    ) -> PyResult<()> {
+        let bound = channel.bind(py);
         // Registered before the task starts: with eager tasks the application may
         // run to completion (and `finish`) inside the call below.
         self.core
