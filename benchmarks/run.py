@@ -1,10 +1,13 @@
 """Side-by-side HTTP benchmark: Pyre against uvicorn and granian on one machine.
 
 Each server runs the same ASGI hello world (benchmarks/apps/hello_asgi.py), one
-worker, pinned to one CPU with ``taskset``; wrk runs pinned to another CPU. For each
+worker, pinned to one CPU with ``taskset``; wrk runs pinned to another CPU. The native
+interfaces run the same hello world too: Pyre's PSGI (``pyre-psgi``,
+apps/hello_psgi.py) and granian's RSGI (``granian-rsgi``, apps/hello_rsgi.py). For each
 server: start it on 127.0.0.1 and a free port, wait until it answers, check the
 response, warm up, measure, stop it. Results are printed as a table with the ratios
-"pyre / peer" from this same run, and written to benchmarks/results/ as JSON and a
+from this same run (pyre / uvicorn, pyre / granian, pyre-psgi / granian-rsgi,
+pyre-psgi / pyre), and written to benchmarks/results/ as JSON and a
 PNG bar chart (plus latest.json / latest.png).
 
 Run it through ``make bench`` (scripts/bench.sh), which prepares .venv-bench with the
@@ -40,15 +43,29 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "benchmarks.apps.hello_asgi:app"
+# Native interfaces: Pyre's PSGI and granian's RSGI, the same hello world.
+APPS = {
+    "pyre-psgi": "benchmarks.apps.hello_psgi:app",
+    "granian-rsgi": "benchmarks.apps.hello_rsgi:app",
+}
 EXPECTED_BODY = b"Hello, world!"
 BIN = Path(sys.executable).parent
-KNOWN_SERVERS = ("pyre", "uvicorn", "granian")
+KNOWN_SERVERS = ("pyre", "pyre-psgi", "uvicorn", "granian", "granian-rsgi")
 # Distributions whose versions go into the results, per server.
 DISTRIBUTIONS = {
     "pyre": ("pyre-http",),
+    "pyre-psgi": ("pyre-http",),
     "uvicorn": ("uvicorn", "httptools", "uvloop"),
     "granian": ("granian", "uvloop"),
+    "granian-rsgi": ("granian", "uvloop"),
 }
+# The ratio rows: (ours, theirs), each from the same run.
+RATIOS = (
+    ("pyre", "uvicorn"),
+    ("pyre", "granian"),
+    ("pyre-psgi", "granian-rsgi"),
+    ("pyre-psgi", "pyre"),
+)
 
 
 class BenchError(Exception):
@@ -58,10 +75,12 @@ class BenchError(Exception):
 def server_command(name: str, port: int) -> list[str]:
     """The command line that serves the hello app on 127.0.0.1:port, one worker."""
     host = "127.0.0.1"
-    if name == "pyre":
+    app = APPS.get(name, APP)
+    if name in ("pyre", "pyre-psgi"):
+        # --interface auto: the PSGI app is an object with __psgi__.
         return [
             str(BIN / "pyre-http"),
-            APP,
+            app,
             "--host",
             host,
             "--port",
@@ -86,14 +105,14 @@ def server_command(name: str, port: int) -> list[str]:
             "--log-level",
             "warning",
         ]
-    if name == "granian":
+    if name in ("granian", "granian-rsgi"):
         # granian 2.8: one worker, single-threaded Rust runtime (one runtime thread),
         # HTTP/1 only, no websockets, uvloop, asyncio tasks: its fastest one-core ASGI
         # settings here (--runtime-mode mt and --task-impl rust measured slower).
         return [
             str(BIN / "granian"),
             "--interface",
-            "asgi",
+            "rsgi" if name == "granian-rsgi" else "asgi",
             "--host",
             host,
             "--port",
@@ -112,7 +131,7 @@ def server_command(name: str, port: int) -> list[str]:
             "--no-access-log",
             "--log-level",
             "warning",
-            APP,
+            app,
         ]
     raise ValueError(f"unknown server {name!r}")
 
@@ -376,20 +395,19 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def compute_ratios(outcomes: dict[str, Outcome]) -> dict[str, dict[str, float | None]]:
-    pyre = outcomes.get("pyre")
     ratios = {}
-    for peer in ("uvicorn", "granian"):
-        if peer not in outcomes or pyre is None:
+    for name, peer in RATIOS:
+        if name not in outcomes or peer not in outcomes:
             continue
-        other = outcomes[peer]
-        if pyre.ok and other.ok:
-            ours, theirs = pyre.result, other.result
-            ratios[f"pyre / {peer}"] = {
-                "requests_per_s": ratio(ours["requests_per_s"], theirs["requests_per_s"]),
-                "p99": ratio(ours["latency"]["p99_ms"], theirs["latency"]["p99_ms"]),
+        ours, other = outcomes[name], outcomes[peer]
+        if ours.ok and other.ok:
+            mine, theirs = ours.result, other.result
+            ratios[f"{name} / {peer}"] = {
+                "requests_per_s": ratio(mine["requests_per_s"], theirs["requests_per_s"]),
+                "p99": ratio(mine["latency"]["p99_ms"], theirs["latency"]["p99_ms"]),
             }
         else:
-            ratios[f"pyre / {peer}"] = {"requests_per_s": None, "p99": None}
+            ratios[f"{name} / {peer}"] = {"requests_per_s": None, "p99": None}
     return ratios
 
 
@@ -442,7 +460,13 @@ def write_chart(path: Path, outcomes: dict[str, Outcome], title: str) -> bool:
         return False
     names = [o.server for o in measured]
     values = [o.result["requests_per_s"] for o in measured]
-    palette = {"pyre": "#d9480f", "uvicorn": "#1c7ed6", "granian": "#37b24d"}
+    palette = {
+        "pyre": "#d9480f",
+        "pyre-psgi": "#f76707",
+        "uvicorn": "#1c7ed6",
+        "granian": "#37b24d",
+        "granian-rsgi": "#74b816",
+    }
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     bars = ax.bar(names, values, color=[palette.get(n, "#868e96") for n in names])
     for bar, value in zip(bars, values, strict=True):
@@ -479,7 +503,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument(
         "--servers",
-        default="pyre,uvicorn,granian",
+        default=",".join(KNOWN_SERVERS),
         help="comma-separated, from: " + ", ".join(KNOWN_SERVERS),
     )
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results")
@@ -565,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{r['non_2xx_3xx']} non-2xx/3xx responses"
                     )
             else:
-                label = "Pyre's server" if name == "pyre" else name
+                label = "Pyre's server" if name.startswith("pyre") else name
                 print(f"  {label} is UNAVAILABLE: {outcome.error}")
 
     ratios = compute_ratios(outcomes)
@@ -596,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
             "wrk_threads": settings.threads,
             "server_cpu": server_cpu,
             "client_cpu": client_cpu,
-            "app": APP,
+            "apps": {name: APPS.get(name, APP) for name in args.servers},
         },
         "versions": versions,
         "results": {

@@ -65,7 +65,7 @@ for ((i = 0; i < ${#args[@]}; i++)); do
         *) continue ;;
     esac
     case ",$servers," in
-        *,pyre,*) want_pyre=1 ;;
+        *,pyre,* | *,pyre-psgi,*) want_pyre=1 ;;
         *) want_pyre=0 ;;
     esac
 done

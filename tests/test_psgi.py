@@ -368,3 +368,16 @@ def test_access_log_names_psgi_requests(server: ServerProcess) -> None:
 
 def test_stats_route_is_json(server: ServerProcess) -> None:
     assert json.loads(httpx.get(f"{server.url}/stats").content)["sent"] >= 0
+
+
+def test_the_psgi_example_serves(tmp_path: Path) -> None:
+    with serve("examples.psgi_hello:app", tmp=tmp_path) as process:
+        with httpx.Client(base_url=process.url, timeout=10) as client:
+            assert client.get("/").text == "Hello, world!"
+            assert client.get("/hello/you").text == "Hello, you!"
+            body = os.urandom(300_000)
+            echoed = client.post("/echo", content=body)
+            assert echoed.headers["transfer-encoding"] == "chunked"
+            assert echoed.content == body
+            assert client.get("/count?n=3").text == "line 0\nline 1\nline 2\n"
+            assert client.get("/nope").status_code == 404
