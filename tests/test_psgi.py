@@ -381,3 +381,35 @@ def test_the_psgi_example_serves(tmp_path: Path) -> None:
             assert echoed.content == body
             assert client.get("/count?n=3").text == "line 0\nline 1\nline 2\n"
             assert client.get("/nope").status_code == 404
+
+
+def test_a_handler_that_does_not_read_stops_the_client(server: ServerProcess) -> None:
+    total = 64 * MiB
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+    sock.connect(("127.0.0.1", server.port))
+    with sock:
+        head = request(
+            "/slow-stream?delay=3", "POST", headers=(f"Content-Length: {total}".encode(), *CLOSE)
+        )
+        sock.sendall(head)
+        sock.setblocking(False)
+        block = bytes(MiB)
+        written, blocked_since, started = 0, None, time.monotonic()
+        while written < total and time.monotonic() - started < 2.5:
+            try:
+                written += sock.send(block[written % MiB :])
+                blocked_since = None
+            except BlockingIOError:
+                blocked_since = blocked_since or time.monotonic()
+                if time.monotonic() - blocked_since > 0.5:
+                    break
+                time.sleep(0.05)
+        assert blocked_since is not None, f"never blocked ({written} bytes written)"
+        assert written < 24 * MiB, written
+        sock.setblocking(True)
+        sock.settimeout(60)
+        while written < total:
+            written += sock.send(block[: min(MiB, total - written)])
+        answer = read_all(sock, timeout=60)
+    assert json.loads(parse(answer)[1]) == {"size": total}

@@ -6,6 +6,7 @@ and counters are served at /stats. Routes:
 
     /request            the request's attributes and headers API results, as JSON
     /echo               the body read whole with body(), echoed back
+    /slow-stream?delay=S  reads one piece, sleeps S, reads the rest; answers the size
     /pieces             the sizes of the pieces stream() gave, as JSON
     /stream?n=N         N pieces, chunked
     /known?total=N      N bytes in 1000-byte pieces with a known length
@@ -88,6 +89,17 @@ async def handler(request: Any, responder: Any) -> None:
             record("body: ClientDisconnected")
             raise
         responder.respond(200, [(b"content-type", b"application/octet-stream")], body)
+    elif path == "/slow-stream":
+        # One piece, a pause (the client's writes must block meanwhile), the rest.
+        size = 0
+        pieces = request.stream()
+        async for piece in pieces:
+            size += len(piece)
+            break
+        await asyncio.sleep(float(query.get("delay", 2)))
+        async for piece in pieces:
+            size += len(piece)
+        _json(responder, {"size": size})
     elif path == "/pieces":
         sizes = [len(piece) async for piece in request.stream()]
         _json(responder, {"sizes": sizes, "total": sum(sizes)})
