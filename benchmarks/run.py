@@ -72,10 +72,11 @@ class BenchError(Exception):
     """A server could not be measured; the message says why."""
 
 
-def server_command(name: str, port: int) -> list[str]:
-    """The command line that serves the hello app on 127.0.0.1:port, one worker."""
+def server_command(name: str, port: int, app: str | None = None) -> list[str]:
+    """The command line that serves ``app`` (default: the hello app for that server)
+    on 127.0.0.1:port, one worker."""
     host = "127.0.0.1"
-    app = APPS.get(name, APP)
+    app = app or APPS.get(name, APP)
     if name in ("pyre", "pyre-psgi"):
         # --interface auto: the PSGI app is an object with __psgi__.
         return [
@@ -92,7 +93,7 @@ def server_command(name: str, port: int) -> list[str]:
     if name == "uvicorn":
         return [
             str(BIN / "uvicorn"),
-            APP,
+            app,
             "--host",
             host,
             "--port",

@@ -51,7 +51,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.run import (  # noqa: E402  (after the path set-up above)
-    BIN,
     BenchError,
     cpu_model,
     free_port,
@@ -59,6 +58,7 @@ from benchmarks.run import (  # noqa: E402  (after the path set-up above)
     stop_server,
     version_of,
 )
+from benchmarks.run import server_command as run_server_command  # noqa: E402
 
 APP = "benchmarks.apps.stream_asgi:app"
 STARLETTE_FILE_APP = "benchmarks.apps.starlette_file:app"
@@ -94,70 +94,19 @@ BARS = {
 
 
 def server_command(name: str, port: int, app: str, prefix: Path) -> list[str]:
-    host = "127.0.0.1"
-    if name == "pyre":
-        return [
-            str(BIN / "pyre-http"),
-            app,
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
-    if name == "uvicorn":
-        # Keep-alive as long as Pyre's, so idle connections stay open to be measured.
-        return [
-            str(BIN / "uvicorn"),
-            app,
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--timeout-keep-alive",
-            "75",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
-    if name == "granian":
-        return [
-            str(BIN / "granian"),
-            "--interface",
-            "asgi",
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--loop",
-            "uvloop",
-            "--workers",
-            "1",
-            "--runtime-threads",
-            "1",
-            "--runtime-mode",
-            "st",
-            "--http",
-            "1",
-            "--no-ws",
-            # Its default backlog (1024) also caps the connections it serves at once
-            # (--backpressure), which would refuse the idle scenario's connections.
-            "--backlog",
-            "16384",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            app,
-        ]
+    """The HTTP benchmark's command for each server (benchmarks/run.py), with the
+    streaming app and two changes; nginx is this benchmark's own."""
     if name == "nginx":
         return ["nginx", "-p", str(prefix), "-c", str(write_nginx_conf(prefix, port))]
-    raise ValueError(f"unknown server {name!r}")
+    command = run_server_command(name, port, app)
+    if name == "uvicorn":
+        # Keep-alive as long as Pyre's, so idle connections stay open to be measured.
+        command += ["--timeout-keep-alive", "75"]
+    if name == "granian":
+        # Its default backlog (1024) also caps the connections it serves at once
+        # (--backpressure), which would refuse the idle scenario's connections.
+        command[-1:-1] = ["--backlog", "16384"]
+    return command
 
 
 def write_nginx_conf(prefix: Path, port: int) -> Path:

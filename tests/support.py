@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -163,3 +164,34 @@ def wait_for_port(process: subprocess.Popen[str], timeout: float = START_TIMEOUT
     process.kill()
     process.wait()
     raise AssertionError("server did not start:\n" + "".join(seen))
+
+
+def send_until_blocked(
+    sock: socket.socket, block: bytes, total: int, seconds: float, stall: float = 0.5
+) -> tuple[int, bool]:
+    """Sends ``block`` repeated (``total`` bytes at most) without blocking for up to
+    ``seconds``; returns the bytes sent and whether sending stalled for ``stall``
+    seconds (the peer stopped reading)."""
+    sock.setblocking(False)
+    written, stalled_since, started = 0, None, time.monotonic()
+    while written < total and time.monotonic() - started < seconds:
+        offset = written % len(block)
+        try:
+            written += sock.send(block[offset : offset + min(len(block) - offset, total - written)])
+            stalled_since = None
+        except BlockingIOError:
+            stalled_since = stalled_since or time.monotonic()
+            if time.monotonic() - stalled_since > stall:
+                return written, True
+            select.select([], [sock], [], 0.05)
+    return written, False
+
+
+def send_rest(sock: socket.socket, block: bytes, written: int, total: int) -> None:
+    """Sends the rest of ``block`` repeated, from ``written`` to ``total`` bytes,
+    blocking."""
+    sock.setblocking(True)
+    sock.settimeout(60)
+    while written < total:
+        offset = written % len(block)
+        written += sock.send(block[offset : offset + min(len(block) - offset, total - written)])

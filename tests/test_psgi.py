@@ -17,7 +17,7 @@ import h11
 import httpx
 import pytest
 
-from tests.support import ServerProcess, connect, serve
+from tests.support import ServerProcess, connect, send_rest, send_until_blocked, serve
 from tests.test_streaming import ChunkDecoder, parse, read_all, request
 
 APP = "tests.apps.psgi_app:app"
@@ -393,23 +393,10 @@ def test_a_handler_that_does_not_read_stops_the_client(server: ServerProcess) ->
             "/slow-stream?delay=3", "POST", headers=(f"Content-Length: {total}".encode(), *CLOSE)
         )
         sock.sendall(head)
-        sock.setblocking(False)
         block = bytes(MiB)
-        written, blocked_since, started = 0, None, time.monotonic()
-        while written < total and time.monotonic() - started < 2.5:
-            try:
-                written += sock.send(block[written % MiB :])
-                blocked_since = None
-            except BlockingIOError:
-                blocked_since = blocked_since or time.monotonic()
-                if time.monotonic() - blocked_since > 0.5:
-                    break
-                time.sleep(0.05)
-        assert blocked_since is not None, f"never blocked ({written} bytes written)"
+        written, stalled = send_until_blocked(sock, block, total, seconds=2.5)
+        assert stalled, f"never blocked ({written} bytes written)"
         assert written < 24 * MiB, written
-        sock.setblocking(True)
-        sock.settimeout(60)
-        while written < total:
-            written += sock.send(block[: min(MiB, total - written)])
+        send_rest(sock, block, written, total)
         answer = read_all(sock, timeout=60)
     assert json.loads(parse(answer)[1]) == {"size": total}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import select
 import socket
 import struct
 import time
@@ -21,7 +20,7 @@ import httpx
 import pytest
 
 from tests.apps.streaming import pattern
-from tests.support import ServerProcess, connect, serve
+from tests.support import ServerProcess, connect, send_rest, send_until_blocked, serve
 
 APP = "tests.apps.streaming:app"
 CLOSE = (b"Connection: close",)
@@ -321,34 +320,14 @@ def test_an_app_that_does_not_read_stops_the_client(server: ServerProcess) -> No
             headers=(f"Content-Length: {total}".encode(), b"Connection: close"),
         )
         sock.sendall(head)
-        sock.setblocking(False)
-        written = 0
-        blocked_since = None
-        started = time.monotonic()
         block = pattern(0, 1 << 20)
         # Write as fast as the socket takes it; the server stops reading once its
         # buffer is full, so the writes block long before the body is out.
-        while written < total and time.monotonic() - started < 2.5:
-            try:
-                offset = written % len(block)
-                n = sock.send(block[offset : offset + min(len(block) - offset, total - written)])
-                written += n
-                blocked_since = None
-            except BlockingIOError:
-                blocked_since = blocked_since or time.monotonic()
-                if time.monotonic() - blocked_since > 0.5:
-                    break
-                select.select([], [sock], [], 0.1)
-        assert blocked_since is not None, f"the client was never blocked ({written} bytes written)"
+        written, stalled = send_until_blocked(sock, block, total, seconds=2.5)
+        assert stalled, f"the client was never blocked ({written} bytes written)"
         assert written < 24 * MiB, written
         # The application reads again after its delay: the rest goes through.
-        sock.setblocking(True)
-        sock.settimeout(60)
-        sent = written
-        while sent < total:
-            offset = sent % len(block)
-            n = sock.send(block[offset : offset + min(len(block) - offset, total - sent)])
-            sent += n
+        send_rest(sock, block, written, total)
         answer = read_all(sock, timeout=60)
     _, body, _ = parse(answer)
     report = json.loads(body)
@@ -450,20 +429,10 @@ def test_input_behind_a_streaming_response_is_held_back_in_tcp(server: ServerPro
             request("/drip?n=5&delay=0.3")
             + request("/slow-read?delay=0", "POST", headers=(f"Content-Length: {total}".encode(),))
         )
-        sock.setblocking(False)
-        written, started = 0, time.monotonic()
         block = pattern(0, MiB)
-        while time.monotonic() - started < 1.0:
-            try:
-                written += sock.send(block[written % MiB :])
-            except BlockingIOError:
-                select.select([], [sock], [], 0.05)
+        written, _ = send_until_blocked(sock, block, total, seconds=1.0, stall=1.0)
         assert written < 16 * MiB, written
-        sock.setblocking(True)
-        sock.settimeout(30)
-        while written < total:
-            offset = written % MiB
-            written += sock.send(block[offset : offset + min(MiB - offset, total - written)])
+        send_rest(sock, block, written, total)
         data = b""
         while not data.endswith(b"}"):
             piece = sock.recv(65536)

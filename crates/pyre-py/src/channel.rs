@@ -27,7 +27,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use pyre_net::{BodyRead, Flow, RequestKey, SendError};
 
@@ -512,24 +512,22 @@ impl Channel {
         let path: PathBuf = path
             .extract()
             .map_err(|_| PyTypeError::new_err("ASGI 'path' must be a str"))?;
-        let file = File::open(&path)?;
-        let metadata = file.metadata()?;
-        if !metadata.is_file() {
-            return Err(PyValueError::new_err(format!(
-                "http.response.pathsend: {} is not a regular file",
-                path.display()
-            )));
-        }
-        let len = metadata.len();
+        let (file, len) = open_file(&path, 0, None)?;
         self.write_head(py, Some(len))?;
         self.state = SendState::Body;
+        self.send_opened_file(py, file, 0, len)
+    }
+
+    /// Sends `count` bytes of an opened file from `offset` as the whole body (the
+    /// head is written); the response is complete for the application.
+    fn send_opened_file(&mut self, py: Python<'_>, file: File, offset: u64, count: u64) -> PyResult<Flow> {
         let result = self
             .server
             .borrow(py)
             .core
             .borrow_mut()
             .net
-            .send_file(self.key, file, 0, len);
+            .send_file(self.key, file, offset, count);
         let flow = match result {
             Ok(flow) => flow,
             Err(e) => {
@@ -555,6 +553,33 @@ impl Channel {
         self.trailers_expected = false;
         self.write_body(py, text.as_bytes(), false).map(|_| ())
     }
+}
+
+/// Opens a regular file for sending `count` bytes from `offset` (default: to its
+/// end); returns the file and the byte count. Errors name what is wrong, before
+/// anything is sent.
+fn open_file(path: &Path, offset: u64, count: Option<u64>) -> PyResult<(File, u64)> {
+    let file = File::open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(PyValueError::new_err(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    let size = metadata.len();
+    if offset > size {
+        return Err(PyValueError::new_err(format!(
+            "offset {offset} is past the end of the file ({size} bytes)"
+        )));
+    }
+    let count = count.unwrap_or(size - offset);
+    if count > size - offset {
+        return Err(PyValueError::new_err(format!(
+            "count {count} from offset {offset} is past the end of the file ({size} bytes)"
+        )));
+    }
+    Ok((file, count))
 }
 
 /// The `(name, value)` bytes pairs of an ASGI `headers` iterable.
@@ -753,42 +778,9 @@ impl Channel {
         if self.state != SendState::Start {
             return Err(ProtocolError::new_err("the response has already started"));
         }
-        let file = File::open(&path)?;
-        let metadata = file.metadata()?;
-        if !metadata.is_file() {
-            return Err(PyValueError::new_err(format!(
-                "{} is not a regular file",
-                path.display()
-            )));
-        }
-        let size = metadata.len();
-        if offset > size {
-            return Err(PyValueError::new_err(format!(
-                "offset {offset} is past the end of the file ({size} bytes)"
-            )));
-        }
-        let count = count.unwrap_or(size - offset);
-        if count > size - offset {
-            return Err(PyValueError::new_err(format!(
-                "count {count} from offset {offset} is past the end of the file ({size} bytes)"
-            )));
-        }
+        let (file, count) = open_file(&path, offset, count)?;
         self.psgi_head(py, status, fields, Some(count))?;
-        let result = self
-            .server
-            .borrow(py)
-            .core
-            .borrow_mut()
-            .net
-            .send_file(self.key, file, offset, count);
-        let flow = match result {
-            Ok(flow) => flow,
-            Err(e) => {
-                self.state = SendState::Done;
-                return Err(Self::send_error(e));
-            }
-        };
-        self.complete(py)?;
+        let flow = self.send_opened_file(py, file, offset, count)?;
         self.flow_future(py, flow).map(Bound::unbind)
     }
 }

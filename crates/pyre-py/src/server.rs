@@ -349,16 +349,7 @@ impl Server {
             let Some(view) = core.net.request(key) else {
                 return Ok(());
             };
-            let server = core
-                .servers
-                .iter()
-                .find(|(addr, _)| addr == view.local)
-                .map(|(_, t)| t.bind(py).clone())
-                .ok_or_else(|| PyOSError::new_err("request from an unknown listener"))?;
-            let client = match view.peer {
-                Some(peer) => Some(client_tuple(py, &mut core.clients, key.index as usize, peer)?),
-                None => None,
-            };
+            let (server, client) = address_tuples(py, &core.servers, &mut core.clients, key, &view)?;
             let state = self.state.borrow();
             build_scope(
                 py,
@@ -393,17 +384,12 @@ impl Server {
             let Some(view) = core.net.request(key) else {
                 return Ok(());
             };
-            let server = core
-                .servers
-                .iter()
-                .find(|(addr, _)| addr == view.local)
-                .map(|(_, t)| t.clone_ref(py))
-                .ok_or_else(|| PyOSError::new_err("request from an unknown listener"))?;
-            let client = match view.peer {
-                Some(peer) => Some(client_tuple(py, &mut core.clients, key.index as usize, peer)?.unbind()),
-                None => None,
-            };
-            Py::new(py, Request::new(channel.clone_ref(py), &view, client, server))?
+            let (server, client) = address_tuples(py, &core.servers, &mut core.clients, key, &view)?;
+            let client = client.map(Bound::unbind);
+            Py::new(
+                py,
+                Request::new(channel.clone_ref(py), &view, client, server.unbind()),
+            )?
         };
         if self.access_log.is_some() {
             channel
@@ -460,6 +446,27 @@ fn eager_task_factory(
     kwargs.set_item("loop", event_loop)?;
     kwargs.set_item("eager_start", true)?;
     Ok(Some((task_type.unbind(), kwargs.unbind())))
+}
+
+/// The request's `server` tuple (shared per listener) and `client` tuple (cached
+/// per connection slot).
+fn address_tuples<'py>(
+    py: Python<'py>,
+    servers: &[(LocalAddr, Py<PyTuple>)],
+    clients: &mut Vec<Option<(SocketAddr, Py<PyTuple>)>>,
+    key: RequestKey,
+    view: &pyre_net::RequestView<'_>,
+) -> PyResult<(Bound<'py, PyTuple>, Option<Bound<'py, PyTuple>>)> {
+    let server = servers
+        .iter()
+        .find(|(addr, _)| addr == view.local)
+        .map(|(_, t)| t.bind(py).clone())
+        .ok_or_else(|| PyOSError::new_err("request from an unknown listener"))?;
+    let client = match view.peer {
+        Some(peer) => Some(client_tuple(py, clients, key.index as usize, peer)?),
+        None => None,
+    };
+    Ok((server, client))
 }
 
 /// The cached `(host, port)` tuple of the peer in connection slot `index`.
