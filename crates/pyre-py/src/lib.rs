@@ -9,6 +9,7 @@
 mod channel;
 mod errors;
 mod psgi;
+mod router;
 mod scope;
 mod server;
 
@@ -24,6 +25,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_MAX_HEADERS", limits.max_headers)?;
     m.add_class::<server::Server>()?;
     m.add_class::<channel::Channel>()?;
+    m.add_class::<router::Router>()?;
     m.add_class::<psgi::Request>()?;
     m.add_class::<psgi::Headers>()?;
     m.add_class::<psgi::BodyStream>()?;

@@ -1,0 +1,38 @@
+"""``pyre.framework``: a small, object-oriented web framework on Pyre's core.
+
+Endpoints live on :class:`Blueprint` classes that keep a reference to the app; the
+route table is a Rust trie; the app speaks PSGI on Pyre (automatically) and ASGI
+anywhere else (uvicorn, granian). See docs/framework.md.
+
+    from pyre import framework
+    from pyre.framework import App, Request, responses
+
+    class Hello(framework.Blueprint):
+        def __init__(self, app: App):
+            self._app = app
+
+        @framework.endpoint("/hello/{name:string}", methods=["GET"])
+        async def on_get_hello(self, name: str):
+            return f"Hello, {name}!"
+
+    app = App()
+    app.add_blueprint(Hello(app))
+"""
+
+from __future__ import annotations
+
+from pyre.framework import responses
+from pyre.framework.app import App
+from pyre.framework.exceptions import HTTPException, RegistrationError
+from pyre.framework.request import Request
+from pyre.framework.routing import Blueprint, endpoint
+
+__all__ = [
+    "App",
+    "Blueprint",
+    "HTTPException",
+    "RegistrationError",
+    "Request",
+    "endpoint",
+    "responses",
+]

@@ -1,0 +1,305 @@
+"""``App``: blueprints, the route table, middleware and error handling, served over
+PSGI on Pyre (automatically: the app has ``__psgi__``) and over ASGI anywhere else.
+
+How a request flows: the route table (a Rust trie, ``pyre._core.Router``, with the
+endpoints it points to) is read once per request, so a table swapped in by
+``add_blueprint``/``remove_blueprint`` never changes under a request in flight. The
+request goes through the global middleware, then is matched (404, or 405 with
+``Allow``), then through the blueprint's and the endpoint's middleware to the
+handler, whose return value becomes a response. An exception anywhere becomes a
+response at the layer that raised it: an exception handler registered for its type,
+an ``HTTPException``'s status, or 500 (with the traceback only in debug mode).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from pyre._core import Router
+from pyre.framework.exceptions import HTTPException, RegistrationError
+from pyre.framework.request import AsgiSource, PsgiSource, Request
+from pyre.framework.responses import (
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    to_response,
+)
+from pyre.framework.routing import (
+    Blueprint,
+    Endpoint,
+    Middleware,
+    build_endpoint,
+    fill_template,
+    route_key,
+)
+
+logger = logging.getLogger("pyre.error")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    """What one request reads: the matcher and the endpoints its ids name."""
+
+    router: Router
+    endpoints: tuple[Endpoint, ...]
+    names: dict[str, Endpoint]
+
+
+class App:
+    """A web application made of blueprints.
+
+    ``debug`` shows tracebacks in 500 responses (never enable it in production);
+    ``redirect_slashes`` answers a path that only matches with (or without) a
+    trailing slash with a 308 redirect to the one that does."""
+
+    def __init__(self, *, debug: bool = False, redirect_slashes: bool = False) -> None:
+        self.debug = debug
+        self.redirect_slashes = redirect_slashes
+        self.state = SimpleNamespace()
+        self._blueprints: list[tuple[Blueprint, str]] = []
+        self._middleware: list[Middleware] = []
+        self._exception_handlers: dict[type[BaseException], Callable[..., Any]] = {}
+        self._converters: dict[str, Callable[[str], Any]] = {}
+        self._startup: list[Callable[[], Any]] = []
+        self._shutdown: list[Callable[[], Any]] = []
+        self._table = self._build(self._blueprints)
+        self._entry: Handler = self._compose(self._middleware, self._route)
+
+    # -- building ---------------------------------------------------------------------
+
+    def add_blueprint(self, blueprint: Blueprint, prefix: str | None = None) -> None:
+        """Registers a blueprint's endpoints (under ``prefix``, default the blueprint's
+        own). Raises RegistrationError, leaving the app unchanged, when one cannot be
+        registered."""
+        if any(b is blueprint for b, _ in self._blueprints):
+            raise RegistrationError(f"blueprint {type(blueprint).__name__} is already added")
+        prefix = blueprint.prefix if prefix is None else prefix
+        blueprints = [*self._blueprints, (blueprint, prefix)]
+        self._table = self._build(blueprints)
+        self._blueprints = blueprints
+
+    def remove_blueprint(self, blueprint: Blueprint) -> None:
+        """Unregisters a blueprint; requests in flight finish on the old table."""
+        blueprints = [(b, p) for b, p in self._blueprints if b is not blueprint]
+        if len(blueprints) == len(self._blueprints):
+            raise KeyError(f"blueprint {type(blueprint).__name__} is not added")
+        self._table = self._build(blueprints)
+        self._blueprints = blueprints
+
+    @property
+    def blueprints(self) -> list[Blueprint]:
+        return [b for b, _ in self._blueprints]
+
+    def add_converter(self, name: str, converter: str | Callable[[str], Any]) -> None:
+        """A custom path converter for ``{param:name}``: a regular expression the whole
+        segment must match (the value stays a str), or a callable that returns the
+        value or raises ValueError for "no match" (the next route is tried)."""
+        if isinstance(converter, str):
+            pattern = re.compile(converter)
+
+            def convert(text: str) -> str:
+                if pattern.fullmatch(text) is None:
+                    raise ValueError(text)
+                return text
+
+            self._converters[name] = convert
+        else:
+            self._converters[name] = converter
+        self._table = self._build(self._blueprints)
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        """A global middleware, ``async def mw(request, call_next) -> Response``; the
+        first added is the outermost."""
+        self._middleware.append(middleware)
+        self._entry = self._compose(self._middleware, self._route)
+
+    def exception_handler(
+        self, exc_type: type[BaseException]
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: ``handler(request, exc)`` (sync or async) answers exceptions of
+        ``exc_type`` (and subclasses) with what it returns."""
+
+        def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+            self._exception_handlers[exc_type] = handler
+            return handler
+
+        return register
+
+    def on_startup(self, function: Callable[[], Any]) -> Callable[[], Any]:
+        """Decorator: run (sync or async) before the server accepts requests."""
+        self._startup.append(function)
+        return function
+
+    def on_shutdown(self, function: Callable[[], Any]) -> Callable[[], Any]:
+        """Decorator: run (sync or async) after the server stopped serving."""
+        self._shutdown.append(function)
+        return function
+
+    def url_for(self, name: str, **params: Any) -> str:
+        """The path of endpoint ``name`` with ``params`` filled in."""
+        endpoint = self._table.names.get(name)
+        if endpoint is None:
+            raise KeyError(f"url_for: no endpoint named {name!r}")
+        return fill_template(endpoint.template, params)
+
+    def _build(self, blueprints: list[tuple[Blueprint, str]]) -> RouteTable:
+        endpoints: list[Endpoint] = []
+        names: dict[str, Endpoint] = {}
+        taken: dict[tuple[str, str], Endpoint] = {}
+        for blueprint, prefix in blueprints:
+            for attribute, handler, spec in blueprint.endpoints():
+                endpoint = build_endpoint(
+                    blueprint, attribute, handler, spec, prefix, set(self._converters)
+                )
+                key = route_key(endpoint.template)
+                for method in endpoint.methods:
+                    other = taken.get((key, method))
+                    if other is not None:
+                        raise RegistrationError(
+                            f"endpoint {endpoint.name} ({endpoint.template}): {method}"
+                            f" {other.template} is already served by {other.name}"
+                        )
+                    taken[(key, method)] = endpoint
+                if endpoint.name in names:
+                    raise RegistrationError(
+                        f"endpoint {endpoint.name} ({endpoint.template}): the name is taken"
+                    )
+                endpoint.call = self._compose(endpoint.middleware, self._invoker(endpoint))
+                names[endpoint.name] = endpoint
+                endpoints.append(endpoint)
+        router = Router(
+            [(e.template, list(e.methods), i) for i, e in enumerate(endpoints)],
+            self._converters,
+        )
+        return RouteTable(router, tuple(endpoints), names)
+
+    def _invoker(self, endpoint: Endpoint) -> Handler:
+        async def invoke(request: Request) -> Response:
+            try:
+                return to_response(await endpoint.invoke(request))
+            except Exception as exc:
+                return await self._handle_exception(request, exc)
+
+        return invoke
+
+    def _compose(
+        self, middleware: list[Middleware] | tuple[Middleware, ...], inner: Handler
+    ) -> Handler:
+        """Wraps ``inner`` in ``middleware``, the first outermost. What a middleware
+        returns is converted to a response; what it raises is handled there."""
+        handler = inner
+        for mw in reversed(middleware):
+            handler = self._layer(mw, handler)
+        return handler
+
+    def _layer(self, mw: Middleware, call_next: Handler) -> Handler:
+        async def layer(request: Request) -> Response:
+            try:
+                return to_response(await mw(request, call_next))
+            except Exception as exc:
+                return await self._handle_exception(request, exc)
+
+        return layer
+
+    # -- serving ----------------------------------------------------------------------
+
+    async def _route(self, request: Request) -> Response:
+        table = request._table  # type: ignore[attr-defined]
+        match = table.router.resolve(request.method, request.path)
+        if match is None:
+            return await self._not_found(request, table)
+        endpoint_id, params = match
+        if endpoint_id is None:
+            allow = ", ".join(params)
+            return await self._handle_exception(
+                request, HTTPException(405, headers={"Allow": allow})
+            )
+        request.path_params = params
+        return await table.endpoints[endpoint_id].call(request)
+
+    async def _not_found(self, request: Request, table: RouteTable) -> Response:
+        if self.redirect_slashes and request.path != "/":
+            other = request.path[:-1] if request.path.endswith("/") else request.path + "/"
+            if table.router.resolve(request.method, other) is not None:
+                query = request.query_string
+                location = other + (f"?{query.decode('latin-1')}" if query else "")
+                return RedirectResponse(location, status=308)
+        return await self._handle_exception(request, HTTPException(404))
+
+    async def _handle_exception(self, request: Request, exc: Exception) -> Response:
+        for cls in type(exc).__mro__:
+            handler = self._exception_handlers.get(cls)
+            if handler is not None:
+                result = handler(request, exc)
+                if inspect.isawaitable(result):
+                    result = await result
+                return to_response(result)
+        if isinstance(exc, HTTPException):
+            return self._error_response(request, exc.status, exc.detail, exc.headers)
+        logger.error("Exception in handler for %s %s", request.method, request.path, exc_info=exc)
+        detail = "".join(traceback.format_exception(exc)) if self.debug else "Internal Server Error"
+        return self._error_response(request, 500, detail, {})
+
+    def _error_response(
+        self, request: Request, status: int, detail: str, headers: dict[str, str]
+    ) -> Response:
+        """JSON (``{"detail": ...}``) for a client that accepts JSON, else text."""
+        if "application/json" in (request.headers.get("accept") or ""):
+            return JSONResponse({"detail": detail}, status=status, headers=headers)
+        return PlainTextResponse(detail, status=status, headers=headers)
+
+    async def _handle(self, source: Any) -> Response:
+        request = Request(source, self, {})
+        request._table = self._table  # type: ignore[attr-defined]
+        return await self._entry(request)
+
+    async def __psgi__(self, request: Any, responder: Any) -> None:
+        """PSGI (Pyre's native interface)."""
+        response = await self._handle(PsgiSource(request))
+        await response.send_psgi(responder)
+
+    async def __psgi_startup__(self) -> None:
+        await self._run_hooks(self._startup)
+
+    async def __psgi_shutdown__(self) -> None:
+        await self._run_hooks(self._shutdown)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """ASGI 3 (HTTP and lifespan), for uvicorn, granian and the like."""
+        if scope["type"] == "http":
+            response = await self._handle(AsgiSource(scope, receive))
+            await response.send_asgi(send, scope)
+        elif scope["type"] == "lifespan":
+            await self._asgi_lifespan(receive, send)
+
+    async def _asgi_lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            kind = message["type"]
+            phase = "startup" if kind == "lifespan.startup" else "shutdown"
+            try:
+                await self._run_hooks(self._startup if phase == "startup" else self._shutdown)
+            except Exception as exc:
+                await send({"type": f"lifespan.{phase}.failed", "message": repr(exc)})
+                if phase == "startup":
+                    return
+            else:
+                await send({"type": f"lifespan.{phase}.complete"})
+            if phase == "shutdown":
+                return
+
+    async def _run_hooks(self, hooks: list[Callable[[], Any]]) -> None:
+        for hook in hooks:
+            result = hook()
+            if inspect.isawaitable(result):
+                await result

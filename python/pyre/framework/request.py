@@ -1,0 +1,247 @@
+"""The framework's ``Request``: one object for a handler, whichever interface the app
+runs on (PSGI on Pyre, ASGI elsewhere). The interface-specific part is a small
+*source* object: where the method, path, headers and body come from."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator, Mapping
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from pyre._core import ClientDisconnected
+
+if TYPE_CHECKING:
+    from pyre.framework.app import App
+
+
+class QueryParams(Mapping[str, str]):
+    """The query string's parameters: ``query["a"]`` is the first value of ``a``,
+    ``query.getlist("a")`` every value, in order."""
+
+    def __init__(self, raw: bytes) -> None:
+        self._items = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+
+    def __getitem__(self, key: str) -> str:
+        for name, value in self._items:
+            if name == key:
+                return value
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(name for name, _ in self._items))
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys(name for name, _ in self._items))
+
+    def getlist(self, key: str) -> list[str]:
+        return [value for name, value in self._items if name == key]
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def __repr__(self) -> str:
+        return f"QueryParams({self._items!r})"
+
+
+class Headers:
+    """Request header fields (ASGI side), with the API of PSGI's ``Headers``: a
+    case-insensitive multi-map, names lowercased, values as latin-1 str."""
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._fields = [(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in raw]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        name = name.lower()
+        return next((v for n, v in self._fields if n == name), default)
+
+    def get_all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [v for n, v in self._fields if n == name]
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._fields)
+
+    def keys(self) -> list[str]:
+        return [n for n, _ in self._fields]
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and any(n == name.lower() for n, _ in self._fields)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+
+class PsgiSource:
+    """A request arriving over PSGI (Pyre)."""
+
+    def __init__(self, request: Any) -> None:
+        self.native = request
+        self.method = request.method
+        self.path = request.path
+
+    @property
+    def query_string(self) -> bytes:
+        return self.native.query_string
+
+    @property
+    def headers(self) -> Any:
+        return self.native.headers
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        return self.native.client
+
+    @property
+    def server(self) -> Any:
+        return self.native.server
+
+    def stream(self) -> AsyncIterator[bytes]:
+        return self.native.stream()
+
+    async def read(self) -> bytes:
+        return await self.native.body()
+
+
+class AsgiSource:
+    """A request arriving over ASGI (uvicorn, granian, or Pyre with ``--interface
+    asgi``)."""
+
+    def __init__(self, scope: Mapping[str, Any], receive: Any) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.method = scope["method"]
+        self.path = scope["path"]
+        self._headers: Headers | None = None
+        self._ended = False
+
+    @property
+    def query_string(self) -> bytes:
+        return self.scope["query_string"]
+
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = Headers(self.scope["headers"])
+        return self._headers
+
+    @property
+    def client(self) -> Any:
+        return self.scope.get("client")
+
+    @property
+    def server(self) -> Any:
+        return self.scope.get("server")
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        while not self._ended:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected("client disconnected")
+            self._ended = not message.get("more_body", False)
+            if message.get("body"):
+                yield message["body"]
+
+    async def read(self) -> bytes:
+        return b"".join([piece async for piece in self.stream()])
+
+
+class Body:
+    """``request.body``: ``await body.bytes()``, ``.text()``, ``.json()``, or ``async
+    for piece in request.body`` to stream it (with backpressure: the client is not
+    read faster than the loop consumes). Read once: streaming consumes it, and
+    ``bytes()`` keeps what it read for ``text()`` and ``json()``."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+        self._cached: bytes | None = None
+
+    async def bytes(self) -> bytes:
+        if self._cached is None:
+            self._cached = await self._source.read()
+        return self._cached
+
+    async def text(self, encoding: str = "utf-8") -> str:
+        return (await self.bytes()).decode(encoding)
+
+    async def json(self) -> Any:
+        return json.loads(await self.bytes())
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._source.stream()
+
+
+class Request:
+    """One request, as a handler sees it."""
+
+    def __init__(self, source: Any, app: App, path_params: dict[str, Any]) -> None:
+        self._source = source
+        self.app = app
+        self.method: str = source.method
+        self.path: str = source.path
+        self.path_params = path_params
+        self.state = SimpleNamespace()
+        self.body = Body(source)
+        self._query: QueryParams | None = None
+        self._cookies: dict[str, str] | None = None
+
+    @property
+    def headers(self) -> Any:
+        """The header fields: ``get``, ``get_all``, ``items``, ``in``, iteration."""
+        return self._source.headers
+
+    @property
+    def query(self) -> QueryParams:
+        if self._query is None:
+            self._query = QueryParams(self._source.query_string)
+        return self._query
+
+    @property
+    def query_string(self) -> bytes:
+        return self._source.query_string
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        return self._source.client
+
+    @property
+    def url(self) -> str:
+        """The full URL, from the Host header (or the listening address)."""
+        host = self.headers.get("host")
+        if host is None:
+            server = self._source.server
+            host = f"{server[0]}:{server[1]}" if server and server[1] else "localhost"
+        query = self._source.query_string
+        return f"http://{host}{self.path}" + (f"?{query.decode('latin-1')}" if query else "")
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """The request's cookies (``Cookie`` header), by name; the first of repeats."""
+        if self._cookies is None:
+            cookies: dict[str, str] = {}
+            for header in self.headers.get_all("cookie"):
+                for part in header.split(";"):
+                    name, sep, value = part.strip().partition("=")
+                    if sep and name and name not in cookies:
+                        cookies[name] = _unquote(value.strip())
+            self._cookies = cookies
+        return self._cookies
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.path}>"
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return value

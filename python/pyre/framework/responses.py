@@ -1,0 +1,231 @@
+"""Responses a handler returns. Each knows how to send itself over PSGI (Pyre's native
+interface, used when the app runs on Pyre) and over ASGI (any other server).
+
+    return responses.JSONResponse({"ok": True}, status=201)
+
+Handlers may also return plain values; :func:`to_response` turns them into responses:
+``str`` is text, ``dict``/``list`` JSON, ``bytes`` an octet stream, ``None`` 204, an
+async (or sync) iterator a stream, and ``(body, status)`` or ``(body, status,
+headers)`` tuples set the status and headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from typing import Any
+
+import orjson
+
+HeaderItems = list[tuple[str, str]]
+
+
+class Response:
+    """A whole body sent at once, with ``Content-Length``."""
+
+    media_type: str | None = None
+    charset = "utf-8"
+
+    def __init__(
+        self,
+        content: bytes | str | None = None,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+    ) -> None:
+        self.status = status
+        if media_type is not None:
+            self.media_type = media_type
+        self.body = self.render(content)
+        self.headers: HeaderItems = list((headers or {}).items())
+        if self.media_type is not None and not self.has_header("content-type"):
+            content_type = self.media_type
+            if content_type.startswith("text/") and "charset=" not in content_type:
+                content_type += f"; charset={self.charset}"
+            self.headers.append(("content-type", content_type))
+
+    def render(self, content: Any) -> bytes:
+        if content is None:
+            return b""
+        if isinstance(content, bytes):
+            return content
+        return str(content).encode(self.charset)
+
+    def has_header(self, name: str) -> bool:
+        name = name.lower()
+        return any(key.lower() == name for key, _ in self.headers)
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header the response carries."""
+        name = name.lower()
+        return next((value for key, value in self.headers if key.lower() == name), None)
+
+    async def send_psgi(self, responder: Any) -> None:
+        responder.respond(self.status, self.headers, self.body)
+
+    async def send_asgi(self, send: Any, scope: Mapping[str, Any]) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status,
+                "headers": _asgi_headers(self.headers),
+            }
+        )
+        await send({"type": "http.response.body", "body": self.body})
+
+
+class PlainTextResponse(Response):
+    media_type = "text/plain"
+
+
+class HTMLResponse(Response):
+    media_type = "text/html"
+
+
+class JSONResponse(Response):
+    """JSON by orjson: dataclasses, datetimes, UUIDs and enums serialise as well."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+class RedirectResponse(Response):
+    """A redirect to ``url`` (307 by default, which keeps the method and body)."""
+
+    def __init__(
+        self, url: str, status: int = 307, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(b"", status=status, headers=headers)
+        self.headers.append(("location", url))
+
+
+class StreamingResponse(Response):
+    """A body produced piece by piece (chunked unless a Content-Length header is given).
+    Each piece is sent as it comes and the producer is made to wait while the client
+    lags (backpressure). A sync iterator is advanced in a worker thread."""
+
+    def __init__(
+        self,
+        content: AsyncIterable[bytes | str] | Iterable[bytes | str],
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+    ) -> None:
+        super().__init__(None, status=status, headers=headers, media_type=media_type)
+        self.content = content
+
+    async def _pieces(self) -> AsyncIterator[bytes]:
+        content = self.content
+        if isinstance(content, AsyncIterable):
+            async for piece in content:
+                yield piece if isinstance(piece, bytes) else str(piece).encode(self.charset)
+            return
+        iterator: Iterator[bytes | str] = iter(content)
+        done = object()
+        while (piece := await asyncio.to_thread(next, iterator, done)) is not done:
+            yield piece if isinstance(piece, bytes) else str(piece).encode(self.charset)
+
+    def _length(self) -> int | None:
+        value = self.header("content-length")
+        return int(value) if value is not None else None
+
+    async def send_psgi(self, responder: Any) -> None:
+        length = self._length()
+        headers = [(k, v) for k, v in self.headers if k.lower() != "content-length"]
+        stream = responder.start(self.status, headers, length=length)
+        async for piece in self._pieces():
+            await stream.write(piece)
+        await stream.finish()
+
+    async def send_asgi(self, send: Any, scope: Mapping[str, Any]) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status,
+                "headers": _asgi_headers(self.headers),
+            }
+        )
+        async for piece in self._pieces():
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+class FileResponse(Response):
+    """A file's content, sent by sendfile on Pyre (and by ASGI ``pathsend`` where a
+    server offers it); its media type is guessed from the name unless given.
+    ``filename`` adds a ``Content-Disposition: attachment`` header."""
+
+    chunk_size = 256 * 1024
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        filename: str | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        if media_type is None:
+            media_type = (
+                mimetypes.guess_type(filename or self.path)[0] or "application/octet-stream"
+            )
+        super().__init__(None, status=status, headers=headers, media_type=media_type)
+        if filename is not None:
+            self.headers.append(("content-disposition", f'attachment; filename="{filename}"'))
+
+    async def send_psgi(self, responder: Any) -> None:
+        await responder.respond_file(self.status, self.headers, self.path)
+
+    async def send_asgi(self, send: Any, scope: Mapping[str, Any]) -> None:
+        size = os.path.getsize(self.path)
+        headers = [*self.headers, ("content-length", str(size))]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status,
+                "headers": _asgi_headers(headers),
+            }
+        )
+        if "http.response.pathsend" in scope.get("extensions", {}):
+            await send({"type": "http.response.pathsend", "path": os.path.abspath(self.path)})
+            return
+        with open(self.path, "rb") as f:
+            while piece := await asyncio.to_thread(f.read, self.chunk_size):
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _asgi_headers(headers: HeaderItems) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+
+
+def to_response(value: Any) -> Response:
+    """Turns a handler's return value into a response (see the module docstring)."""
+    if isinstance(value, Response):
+        return value
+    if isinstance(value, tuple) and 2 <= len(value) <= 3:
+        body, status, *rest = value
+        response = to_response(body)
+        response.status = status
+        if rest:
+            response.headers.extend((rest[0] or {}).items())
+        return response
+    if isinstance(value, str):
+        return PlainTextResponse(value)
+    if isinstance(value, (dict, list)):
+        return JSONResponse(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return Response(bytes(value), media_type="application/octet-stream")
+    if value is None:
+        return Response(status=204)
+    if isinstance(value, (AsyncIterable, Iterator)):
+        return StreamingResponse(value, media_type="application/octet-stream")
+    raise TypeError(
+        f"a handler returned {type(value).__name__}: return a Response, str, bytes, dict,"
+        " list, None, an iterator or a (body, status[, headers]) tuple"
+    )

@@ -1,0 +1,264 @@
+"""Blueprints, the ``@endpoint`` decorator, and how a handler's parameters are filled.
+
+A blueprint is a class whose methods are decorated with ``@endpoint(template,
+methods=[...])``. When the blueprint is added to an app, each endpoint's handler (the
+bound method) is analysed once: every parameter must be a path parameter of its
+template, the request (named ``request`` or annotated ``Request``), or have a
+default. Path values are converted by the template's converter (in Rust, while
+matching) or, for a ``{name}`` without one, by the parameter's annotation.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import enum
+import inspect
+import re
+import typing
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyre.framework.exceptions import HTTPException, RegistrationError
+from pyre.framework.request import Request
+
+Middleware = Callable[[Request, Callable[[Request], Awaitable[Any]]], Awaitable[Any]]
+
+PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
+BUILTIN_CONVERTERS = {"string", "str", "int", "float", "uuid", "path"}
+# What annotation agrees with an explicit template converter.
+CONVERTER_TYPES: dict[str, tuple[Any, ...]] = {
+    "string": (str,),
+    "str": (str,),
+    "path": (str,),
+    "int": (int,),
+    "float": (float,),
+    "uuid": (uuid.UUID,),
+}
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """What ``@endpoint`` recorded on a function."""
+
+    template: str
+    methods: tuple[str, ...]
+    name: str | None
+    middleware: tuple[Middleware, ...]
+
+
+def endpoint(
+    template: str,
+    methods: list[str] | tuple[str, ...] = ("GET",),
+    *,
+    name: str | None = None,
+    middleware: list[Middleware] | tuple[Middleware, ...] = (),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Marks a blueprint method as the handler of ``template`` for ``methods``.
+    ``name`` (default ``"BlueprintClass.method"``) is what ``app.url_for`` takes;
+    ``middleware`` applies to this endpoint only, inside the blueprint's."""
+    spec = EndpointSpec(template, tuple(m.upper() for m in methods), name, tuple(middleware))
+
+    def mark(function: Callable[..., Any]) -> Callable[..., Any]:
+        specs = getattr(function, "__pyre_endpoints__", ())
+        function.__pyre_endpoints__ = (*specs, spec)  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
+class Blueprint:
+    """A group of endpoints: subclass it and decorate methods with ``@endpoint``.
+
+    ``prefix`` (class attribute, or ``app.add_blueprint(bp, prefix=...)``) is put
+    before every template; ``middleware`` (class attribute) applies to every endpoint
+    of the blueprint, inside the app's global middleware."""
+
+    prefix: str = ""
+    middleware: tuple[Middleware, ...] | list[Middleware] = ()
+
+    def endpoints(self) -> list[tuple[str, Callable[..., Any], EndpointSpec]]:
+        """(attribute name, bound handler, spec) for each decorated method."""
+        found = []
+        seen: set[str] = set()
+        for cls in type(self).__mro__:
+            for attribute, value in vars(cls).items():
+                if attribute in seen:
+                    continue
+                specs = getattr(value, "__pyre_endpoints__", None)
+                if specs:
+                    seen.add(attribute)
+                    for spec in specs:
+                        found.append((attribute, getattr(self, attribute), spec))
+        return found
+
+
+@dataclass
+class Endpoint:
+    """A registered endpoint: its full template and how to call its handler."""
+
+    name: str
+    template: str
+    methods: tuple[str, ...]
+    handler: Callable[..., Any]
+    binders: list[tuple[str, Callable[[Request], Any]]]
+    middleware: tuple[Middleware, ...]
+    blueprint: Any
+    is_coroutine: bool = True
+    call: Callable[[Request], Awaitable[Any]] = field(default=None)  # type: ignore[assignment]
+
+    async def invoke(self, request: Request) -> Any:
+        kwargs = {name: bind(request) for name, bind in self.binders}
+        if self.is_coroutine:
+            return await self.handler(**kwargs)
+        return self.handler(**kwargs)
+
+
+def _convert_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+def _annotation_converter(annotation: Any) -> Callable[[str], Any] | None:
+    """How a ``{name}`` segment is converted for a parameter annotated so."""
+    if annotation is bool:
+        return _convert_bool
+    if annotation in (int, float, decimal.Decimal, uuid.UUID):
+        return annotation
+    if annotation is datetime.date:
+        return datetime.date.fromisoformat
+    if annotation is datetime.datetime:
+        return datetime.datetime.fromisoformat
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return annotation
+    return None
+
+
+def build_endpoint(
+    blueprint: Any,
+    attribute: str,
+    handler: Callable[..., Any],
+    spec: EndpointSpec,
+    prefix: str,
+    custom_converters: set[str],
+) -> Endpoint:
+    """Analyses a handler against its template; raises RegistrationError naming the
+    endpoint when something cannot work."""
+    name = spec.name or f"{type(blueprint).__name__}.{attribute}"
+    template = prefix.rstrip("/") + spec.template if prefix else spec.template
+    label = f"endpoint {name} ({template})"
+    if not template.startswith("/"):
+        raise RegistrationError(f"{label}: the route must start with '/'")
+    params: dict[str, str | None] = {}
+    for match in PARAM.finditer(template):
+        param, converter = match.group(1), match.group(2)
+        if converter is not None and converter not in BUILTIN_CONVERTERS | custom_converters:
+            raise RegistrationError(f"{label}: unknown converter {converter!r}")
+        if param in params:
+            raise RegistrationError(f"{label}: parameter {param!r} appears twice")
+        params[param] = converter
+    try:
+        hints = typing.get_type_hints(handler)
+    except Exception:
+        hints = {}
+    binders: list[tuple[str, Callable[[Request], Any]]] = []
+    signature = inspect.signature(handler)
+    for parameter in signature.parameters.values():
+        pname = parameter.name
+        annotation = hints.get(pname, parameter.annotation)
+        if pname == "request" or annotation is Request:
+            binders.append((pname, _request_binder))
+            continue
+        if pname in params:
+            converter = params[pname]
+            if converter is not None:
+                allowed = CONVERTER_TYPES.get(converter)
+                if (
+                    allowed is not None
+                    and annotation is not inspect.Parameter.empty
+                    and annotation not in allowed
+                ):
+                    raise RegistrationError(
+                        f"{label}: parameter {pname!r} is annotated {_type_name(annotation)}"
+                        f" but its converter {converter!r} gives {allowed[0].__name__}"
+                    )
+                binders.append((pname, _path_binder(pname, None)))
+            else:
+                convert = _annotation_converter(annotation)
+                binders.append((pname, _path_binder(pname, convert)))
+            continue
+        if parameter.default is not inspect.Parameter.empty:
+            continue
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        raise RegistrationError(
+            f"{label}: parameter {pname!r} is neither a path parameter of the route nor"
+            " the request, and has no default"
+        )
+    return Endpoint(
+        name=name,
+        template=template,
+        methods=spec.methods,
+        handler=handler,
+        binders=binders,
+        middleware=(*tuple(getattr(blueprint, "middleware", ())), *spec.middleware),
+        blueprint=blueprint,
+        is_coroutine=inspect.iscoroutinefunction(handler),
+    )
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", repr(annotation))
+
+
+def _request_binder(request: Request) -> Request:
+    return request
+
+
+def _path_binder(name: str, convert: Callable[[str], Any] | None) -> Callable[[Request], Any]:
+    if convert is None:
+        return lambda request: request.path_params[name]
+
+    def bind(request: Request) -> Any:
+        value = request.path_params[name]
+        try:
+            converted = convert(value)
+        except (ValueError, ArithmeticError) as exc:
+            # A path value that does not convert names no resource: 404.
+            raise HTTPException(404) from exc
+        request.path_params[name] = converted
+        return converted
+
+    return bind
+
+
+def route_key(template: str) -> str:
+    """The template with parameter names erased: two routes with the same key and a
+    common method collide."""
+
+    def kind(match: re.Match[str]) -> str:
+        converter = match.group(2) or "string"
+        return "{:" + ("string" if converter == "str" else converter) + "}"
+
+    return PARAM.sub(kind, template)
+
+
+def fill_template(template: str, params: dict[str, Any]) -> str:
+    """``url_for``: the template with its parameters filled in (percent-encoded)."""
+    from urllib.parse import quote
+
+    missing = [m.group(1) for m in PARAM.finditer(template) if m.group(1) not in params]
+    if missing:
+        raise KeyError(f"url_for: missing parameter(s) {', '.join(missing)} for {template}")
+
+    def value(match: re.Match[str]) -> str:
+        safe = "/" if match.group(2) == "path" else ""
+        return quote(str(params[match.group(1)]), safe=safe)
+
+    return PARAM.sub(value, template)
