@@ -77,9 +77,35 @@ def start_with_calls(command: list[str], calls: Path) -> subprocess.Popen[str]:
 def serve(
     app: str, *args: str, env: dict[str, str] | None = None, tmp: Path
 ) -> Iterator[ServerProcess]:
+    """Pyre serving ``app`` with ``args`` on a free loopback port."""
+    command = [sys.executable, "-m", "pyre", app, "--host", "127.0.0.1", "--port", "0", *args]
+    with serve_command(command, READY, env=env, tmp=tmp) as server:
+        yield server
+
+
+UVICORN_READY = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+
+
+@contextlib.contextmanager
+def serve_uvicorn(app: str, *args: str, tmp: Path) -> Iterator[ServerProcess]:
+    """uvicorn (a real third-party ASGI server) serving ``app`` on a free port."""
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "0", *args]
+    with serve_command(command, UVICORN_READY, tmp=tmp) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serve_command(
+    command: list[str],
+    ready_line: re.Pattern[str],
+    *,
+    env: dict[str, str] | None = None,
+    tmp: Path,
+) -> Iterator[ServerProcess]:
+    """Starts a server command, waits for the log line naming its port, and stops it
+    on exit (SIGINT, then SIGKILL)."""
     calls_file = tmp / f"calls-{time.monotonic_ns()}.txt"
     environment = {**os.environ, "PYRE_TEST_CALLS": str(calls_file), **(env or {})}
-    command = [sys.executable, "-m", "pyre", app, "--host", "127.0.0.1", "--port", "0", *args]
     process = start(command, environment)
     server = ServerProcess(process, 0, calls_file)
     ready = threading.Event()
@@ -88,7 +114,7 @@ def serve(
         assert process.stdout is not None
         for line in process.stdout:
             server.lines.append(line.rstrip("\n"))
-            match = READY.search(line)
+            match = ready_line.search(line)
             if match:
                 server.port = int(match.group(1))
                 ready.set()

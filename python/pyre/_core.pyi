@@ -166,3 +166,16 @@ class Responder:
         headers: Iterable[tuple[str | bytes, str | bytes]],
         length: int | None = None,
     ) -> ResponseStream: ...
+
+class Router:
+    """The framework's route table: a segment trie, immutable once built."""
+
+    def __init__(
+        self, routes: list[tuple[str, list[str], int]], custom: dict[str, Callable[[str], Any]]
+    ) -> None:
+        """``routes``: (template, methods, endpoint id); ``custom``: converter name ->
+        callable returning the value or raising ValueError for no match. Raises
+        ValueError for a malformed template, an unknown converter or a duplicate."""
+    def resolve(self, method: str, path: str) -> tuple[int | None, Any] | None:
+        """``(endpoint id, params)``; ``(None, allowed methods)`` for 405; None for
+        404. HEAD falls back to GET."""

@@ -145,11 +145,11 @@ class App:
         self._shutdown.append(function)
         return function
 
-    def url_for(self, name: str, **params: Any) -> str:
-        """The path of endpoint ``name`` with ``params`` filled in."""
-        endpoint = self._table.names.get(name)
+    def url_for(self, endpoint_name: str, /, **params: Any) -> str:
+        """The path of endpoint ``endpoint_name`` with ``params`` filled in."""
+        endpoint = self._table.names.get(endpoint_name)
         if endpoint is None:
-            raise KeyError(f"url_for: no endpoint named {name!r}")
+            raise KeyError(f"url_for: no endpoint named {endpoint_name!r}")
         return fill_template(endpoint.template, params)
 
     def _build(self, blueprints: list[tuple[Blueprint, str]]) -> RouteTable:

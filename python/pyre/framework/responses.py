@@ -66,11 +66,16 @@ class Response:
         responder.respond(self.status, self.headers, self.body)
 
     async def send_asgi(self, send: Any, scope: Mapping[str, Any]) -> None:
+        headers = self.headers
+        if not self.has_header("content-length") and self.status not in (204, 304):
+            # Some ASGI servers would otherwise chunk a whole body, or send HEAD
+            # responses without the length.
+            headers = [*headers, ("content-length", str(len(self.body)))]
         await send(
             {
                 "type": "http.response.start",
                 "status": self.status,
-                "headers": _asgi_headers(self.headers),
+                "headers": _asgi_headers(headers),
             }
         )
         await send({"type": "http.response.body", "body": self.body})
