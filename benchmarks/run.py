@@ -43,28 +43,74 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "benchmarks.apps.hello_asgi:app"
-# Native interfaces: Pyre's PSGI and granian's RSGI, the same hello world.
-APPS = {
-    "pyre-psgi": "benchmarks.apps.hello_psgi:app",
-    "granian-rsgi": "benchmarks.apps.hello_rsgi:app",
-}
 EXPECTED_BODY = b"Hello, world!"
+USER = {"id": 42, "name": "user 42"}
 BIN = Path(sys.executable).parent
-KNOWN_SERVERS = ("pyre", "pyre-psgi", "uvicorn", "granian", "granian-rsgi")
-# Distributions whose versions go into the results, per server.
+
+
+@dataclass(frozen=True)
+class Target:
+    """One measured configuration: a server program, the app it serves, the path wrk
+    requests and what a correct answer is."""
+
+    program: str  # pyre, uvicorn or granian
+    app: str
+    path: str = "/"
+    json_body: Any = None  # a JSON answer (compared parsed), else the hello text
+    interface: str = "asgi"  # granian's --interface
+
+    def check(self, content_type: str, body: bytes) -> str | None:
+        """Why the answer is wrong, or None."""
+        if self.json_body is not None:
+            if not content_type.startswith("application/json"):
+                return f"wrong content-type {content_type!r}"
+            try:
+                value = json.loads(body)
+            except ValueError:
+                return f"not JSON: {body[:80]!r}"
+            return None if value == self.json_body else f"wrong JSON {value!r}"
+        if body != EXPECTED_BODY:
+            return f"wrong body {body[:80]!r}"
+        if not content_type.startswith("text/plain"):
+            return f"wrong content-type {content_type!r}"
+        return None
+
+
+def _user(program: str, app: str) -> Target:
+    return Target(program, f"benchmarks.apps.{app}:app", "/user/42", USER)
+
+
+TARGETS = {
+    # Hello world, ASGI everywhere.
+    "pyre": Target("pyre", APP),
+    "uvicorn": Target("uvicorn", APP),
+    "granian": Target("granian", APP),
+    # Hello world on the native interfaces: Pyre's PSGI and granian's RSGI.
+    "pyre-psgi": Target("pyre", "benchmarks.apps.hello_psgi:app"),
+    "granian-rsgi": Target("granian", "benchmarks.apps.hello_rsgi:app", interface="rsgi"),
+    # A framework endpoint, GET /user/{id:int} returning JSON.
+    "framework": _user("pyre", "user_framework"),
+    "starlette-pyre": _user("pyre", "user_starlette"),
+    "starlette-uvicorn": _user("uvicorn", "user_starlette"),
+    "fastapi-uvicorn": _user("uvicorn", "user_fastapi"),
+}
+KNOWN_SERVERS = tuple(TARGETS)
+# Distributions whose versions go into the results, per server program.
 DISTRIBUTIONS = {
     "pyre": ("pyre-http",),
-    "pyre-psgi": ("pyre-http",),
     "uvicorn": ("uvicorn", "httptools", "uvloop"),
     "granian": ("granian", "uvloop"),
-    "granian-rsgi": ("granian", "uvloop"),
 }
+FRAMEWORKS = ("starlette", "fastapi", "pydantic", "orjson")
 # The ratio rows: (ours, theirs), each from the same run.
 RATIOS = (
     ("pyre", "uvicorn"),
     ("pyre", "granian"),
     ("pyre-psgi", "granian-rsgi"),
     ("pyre-psgi", "pyre"),
+    ("framework", "fastapi-uvicorn"),
+    ("framework", "starlette-pyre"),
+    ("starlette-pyre", "starlette-uvicorn"),
 )
 
 
@@ -73,11 +119,13 @@ class BenchError(Exception):
 
 
 def server_command(name: str, port: int, app: str | None = None) -> list[str]:
-    """The command line that serves ``app`` (default: the hello app for that server)
-    on 127.0.0.1:port, one worker."""
+    """The command line that serves target ``name``'s app (or ``app``) on
+    127.0.0.1:port, one worker."""
     host = "127.0.0.1"
-    app = app or APPS.get(name, APP)
-    if name in ("pyre", "pyre-psgi"):
+    target = TARGETS[name]
+    app = app or target.app
+    program = target.program
+    if program == "pyre":
         # --interface auto: the PSGI app is an object with __psgi__.
         return [
             str(BIN / "pyre-http"),
@@ -90,7 +138,7 @@ def server_command(name: str, port: int, app: str | None = None) -> list[str]:
             "--log-level",
             "warning",
         ]
-    if name == "uvicorn":
+    if program == "uvicorn":
         return [
             str(BIN / "uvicorn"),
             app,
@@ -106,14 +154,14 @@ def server_command(name: str, port: int, app: str | None = None) -> list[str]:
             "--log-level",
             "warning",
         ]
-    if name in ("granian", "granian-rsgi"):
+    if program == "granian":
         # granian 2.8: one worker, single-threaded Rust runtime (one runtime thread),
         # HTTP/1 only, no websockets, uvloop, asyncio tasks: its fastest one-core ASGI
         # settings here (--runtime-mode mt and --task-impl rust measured slower).
         return [
             str(BIN / "granian"),
             "--interface",
-            "rsgi" if name == "granian-rsgi" else "asgi",
+            target.interface,
             "--host",
             host,
             "--port",
@@ -146,11 +194,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def http_get(port: int, timeout: float) -> tuple[int, str, bytes]:
-    """One plain GET / over a fresh connection: (status, content-type, body)."""
+def http_get(port: int, timeout: float, path: str = "/") -> tuple[int, str, bytes]:
+    """One plain GET over a fresh connection: (status, content-type, body)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", "/", headers={"Connection": "close"})
+        conn.request("GET", path, headers={"Connection": "close"})
         response = conn.getresponse()
         body = response.read()
         return response.status, response.getheader("content-type") or "", body
@@ -167,7 +215,9 @@ def read_log(path: Path, limit: int = 2000) -> str:
     return text if len(text) <= limit else "..." + text[-limit:]
 
 
-def wait_until_answers(proc: subprocess.Popen[bytes], port: int, timeout: float, log: Path) -> None:
+def wait_until_answers(
+    proc: subprocess.Popen[bytes], port: int, timeout: float, log: Path, path: str = "/"
+) -> None:
     """Poll with a TCP connect and a GET until the server answers, it exits, or time is up."""
     deadline = time.monotonic() + timeout
     last_error = "no attempt"
@@ -182,7 +232,7 @@ def wait_until_answers(proc: subprocess.Popen[bytes], port: int, timeout: float,
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 pass
-            http_get(port, timeout=2.0)
+            http_get(port, timeout=2.0, path=path)
             return
         except OSError as exc:
             last_error = f"{type(exc).__name__}: {exc}"
@@ -196,16 +246,18 @@ def wait_until_answers(proc: subprocess.Popen[bytes], port: int, timeout: float,
     )
 
 
-def verify_response(port: int) -> None:
-    """Refuse to benchmark a server that does not answer the hello world correctly."""
+def verify_response(port: int, target: Target | None = None) -> None:
+    """Refuse to benchmark a server that does not answer its request correctly."""
+    target = target or TARGETS["pyre"]
     try:
-        status, content_type, body = http_get(port, timeout=5.0)
+        status, content_type, body = http_get(port, timeout=5.0, path=target.path)
     except (OSError, http.client.HTTPException) as exc:
         raise BenchError(f"check request failed: {type(exc).__name__}: {exc}") from exc
-    if status != 200 or body != EXPECTED_BODY:
+    if status != 200:
         raise BenchError(f"wrong response: status {status}, body {body[:80]!r}")
-    if not content_type.startswith("text/plain"):
-        raise BenchError(f"wrong content-type {content_type!r}")
+    problem = target.check(content_type, body)
+    if problem:
+        raise BenchError(f"wrong response: {problem}")
 
 
 def stop_server(proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -297,7 +349,7 @@ def pinned(cpu: int | None, command: list[str]) -> list[str]:
     return ["taskset", "-c", str(cpu), *command] if cpu is not None else command
 
 
-def run_wrk(settings: Settings, port: int, seconds: int) -> str:
+def run_wrk(settings: Settings, port: int, seconds: int, path: str = "/") -> str:
     command = pinned(
         settings.client_cpu,
         [
@@ -306,7 +358,7 @@ def run_wrk(settings: Settings, port: int, seconds: int) -> str:
             f"-c{settings.connections}",
             f"-d{seconds}s",
             "--latency",
-            f"http://127.0.0.1:{port}/",
+            f"http://127.0.0.1:{port}{path}",
         ],
     )
     try:
@@ -322,6 +374,7 @@ def run_wrk(settings: Settings, port: int, seconds: int) -> str:
 
 def bench_server(name: str, settings: Settings, logdir: Path) -> Outcome:
     outcome = Outcome(server=name)
+    target = TARGETS[name]
     port = free_port()
     command = server_command(name, port)
     outcome.command = pinned(settings.server_cpu, command)
@@ -343,17 +396,17 @@ def bench_server(name: str, settings: Settings, logdir: Path) -> Outcome:
             start_new_session=True,
         )
     try:
-        wait_until_answers(proc, port, settings.start_timeout, log)
-        verify_response(port)
+        wait_until_answers(proc, port, settings.start_timeout, log, target.path)
+        verify_response(port, target)
         if settings.warmup > 0:
             print(f"  warming up {settings.warmup} s")
-            run_wrk(settings, port, settings.warmup)
-            verify_response(port)
+            run_wrk(settings, port, settings.warmup, target.path)
+            verify_response(port, target)
         print(f"  measuring {settings.duration} s")
-        output = run_wrk(settings, port, settings.duration)
+        output = run_wrk(settings, port, settings.duration, target.path)
         if proc.poll() is not None:
             raise BenchError(f"server exited (code {proc.returncode}) during the run")
-        verify_response(port)
+        verify_response(port, target)
         outcome.result = parse_wrk(output)
         outcome.result["wrk_output"] = output
         outcome.ok = True
@@ -566,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     print(
-        f"hello-world ASGI, wrk -t{settings.threads} -c{settings.connections} "
+        f"hello world and GET /user/42, wrk -t{settings.threads} -c{settings.connections} "
         f"-d{settings.duration}s (warm-up {settings.warmup} s), "
         f"server on CPU {server_cpu}, wrk on CPU {client_cpu}"
     )
@@ -598,8 +651,10 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(outcomes, ratios))
 
     versions = {
-        name: {dist: version_of(dist) for dist in DISTRIBUTIONS[name]} for name in args.servers
+        name: {dist: version_of(dist) for dist in DISTRIBUTIONS[TARGETS[name].program]}
+        for name in args.servers
     }
+    versions["frameworks"] = {dist: version_of(dist) for dist in FRAMEWORKS}
     machine = {
         "cpu_model": cpu_model(),
         "nproc": os.cpu_count(),
@@ -621,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
             "wrk_threads": settings.threads,
             "server_cpu": server_cpu,
             "client_cpu": client_cpu,
-            "apps": {name: APPS.get(name, APP) for name in args.servers},
+            "apps": {name: f"{TARGETS[name].app} {TARGETS[name].path}" for name in args.servers},
         },
         "versions": versions,
         "results": {

@@ -65,7 +65,7 @@ for ((i = 0; i < ${#args[@]}; i++)); do
         *) continue ;;
     esac
     case ",$servers," in
-        *,pyre,* | *,pyre-psgi,*) want_pyre=1 ;;
+        *pyre* | *framework*) want_pyre=1 ;;
         *) want_pyre=0 ;;
     esac
 done
