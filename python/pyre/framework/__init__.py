@@ -24,13 +24,25 @@ from __future__ import annotations
 from pyre.framework import responses
 from pyre.framework.app import App
 from pyre.framework.exceptions import HTTPException, RegistrationError
+from pyre.framework.extensions import (
+    ExtensionAlreadyLoaded,
+    ExtensionError,
+    ExtensionFailed,
+    ExtensionNotLoaded,
+    NoEntryPointError,
+)
 from pyre.framework.request import Request
 from pyre.framework.routing import Blueprint, endpoint
 
 __all__ = [
     "App",
     "Blueprint",
+    "ExtensionAlreadyLoaded",
+    "ExtensionError",
+    "ExtensionFailed",
+    "ExtensionNotLoaded",
     "HTTPException",
+    "NoEntryPointError",
     "RegistrationError",
     "Request",
     "endpoint",

@@ -16,14 +16,27 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import sys
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from pyre._core import Router
 from pyre.framework.exceptions import HTTPException, RegistrationError
+from pyre.framework.extensions import (
+    Extension,
+    ExtensionAlreadyLoaded,
+    ExtensionError,
+    ExtensionFailed,
+    ExtensionNotLoaded,
+    NoEntryPointError,
+    Registry,
+    call_maybe_async,
+    forget,
+    import_extension,
+)
 from pyre.framework.request import AsgiSource, PsgiSource, Request
 from pyre.framework.responses import (
     JSONResponse,
@@ -62,7 +75,13 @@ class App:
     ``redirect_slashes`` answers a path that only matches with (or without) a
     trailing slash with a 308 redirect to the one that does."""
 
-    def __init__(self, *, debug: bool = False, redirect_slashes: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        debug: bool = False,
+        redirect_slashes: bool = False,
+        extensions: list[str] | tuple[str, ...] = (),
+    ) -> None:
         self.debug = debug
         self.redirect_slashes = redirect_slashes
         self.state = SimpleNamespace()
@@ -72,7 +91,9 @@ class App:
         self._converters: dict[str, Callable[[str], Any]] = {}
         self._startup: list[Callable[[], Any]] = []
         self._shutdown: list[Callable[[], Any]] = []
-        self._table = self._build(self._blueprints)
+        self._extensions: dict[str, Extension] = {}
+        self._initial_extensions = tuple(extensions)
+        self._table = self._build(self._blueprints, self._converters)
         self._entry: Handler = self._compose(self._middleware, self._route)
 
     # -- building ---------------------------------------------------------------------
@@ -85,7 +106,7 @@ class App:
             raise RegistrationError(f"blueprint {type(blueprint).__name__} is already added")
         prefix = blueprint.prefix if prefix is None else prefix
         blueprints = [*self._blueprints, (blueprint, prefix)]
-        self._table = self._build(blueprints)
+        self._table = self._build(blueprints, self._converters)
         self._blueprints = blueprints
 
     def remove_blueprint(self, blueprint: Blueprint) -> None:
@@ -93,7 +114,7 @@ class App:
         blueprints = [(b, p) for b, p in self._blueprints if b is not blueprint]
         if len(blueprints) == len(self._blueprints):
             raise KeyError(f"blueprint {type(blueprint).__name__} is not added")
-        self._table = self._build(blueprints)
+        self._table = self._build(blueprints, self._converters)
         self._blueprints = blueprints
 
     @property
@@ -112,10 +133,11 @@ class App:
                     raise ValueError(text)
                 return text
 
-            self._converters[name] = convert
         else:
-            self._converters[name] = converter
-        self._table = self._build(self._blueprints)
+            convert = converter
+        converters = {**self._converters, name: convert}
+        self._table = self._build(self._blueprints, converters)
+        self._converters = converters
 
     def add_middleware(self, middleware: Middleware) -> None:
         """A global middleware, ``async def mw(request, call_next) -> Response``; the
@@ -152,14 +174,16 @@ class App:
             raise KeyError(f"url_for: no endpoint named {endpoint_name!r}")
         return fill_template(endpoint.template, params)
 
-    def _build(self, blueprints: list[tuple[Blueprint, str]]) -> RouteTable:
+    def _build(
+        self, blueprints: list[tuple[Blueprint, str]], converters: dict[str, Any]
+    ) -> RouteTable:
         endpoints: list[Endpoint] = []
         names: dict[str, Endpoint] = {}
         taken: dict[tuple[str, str], Endpoint] = {}
         for blueprint, prefix in blueprints:
             for attribute, handler, spec in blueprint.endpoints():
                 endpoint = build_endpoint(
-                    blueprint, attribute, handler, spec, prefix, set(self._converters)
+                    blueprint, attribute, handler, spec, prefix, set(converters)
                 )
                 key = route_key(endpoint.template)
                 for method in endpoint.methods:
@@ -179,7 +203,7 @@ class App:
                 endpoints.append(endpoint)
         router = Router(
             [(e.template, list(e.methods), i) for i, e in enumerate(endpoints)],
-            self._converters,
+            converters,
         )
         return RouteTable(router, tuple(endpoints), names)
 
@@ -210,6 +234,106 @@ class App:
                 return await self._handle_exception(request, exc)
 
         return layer
+
+    # -- extensions -------------------------------------------------------------------
+
+    @property
+    def extensions(self) -> dict[str, ModuleType]:
+        """The loaded extensions' modules, by name."""
+        return {name: extension.module for name, extension in self._extensions.items()}
+
+    async def load_extension(self, name: str) -> None:
+        """Imports module ``name`` and calls its ``setup(app)`` (sync or async).
+        Raises ExtensionAlreadyLoaded, NoEntryPointError, or ExtensionFailed (the
+        import or setup raised; what setup registered is undone)."""
+        if name in self._extensions:
+            raise ExtensionAlreadyLoaded(name)
+        module = import_extension(name)
+        self._extensions[name] = await self._set_up(name, module, self._registry())
+
+    async def unload_extension(self, name: str) -> None:
+        """Calls ``teardown(app)`` if the module has one, removes every blueprint,
+        route, middleware, converter, exception handler and hook its setup
+        registered, and drops the module from ``sys.modules``."""
+        extension = self._extensions.pop(name, None)
+        if extension is None:
+            raise ExtensionNotLoaded(name)
+        try:
+            teardown = getattr(extension.module, "teardown", None)
+            if callable(teardown):
+                await call_maybe_async(teardown, self)
+        finally:
+            self._apply(self._registry().without(extension.owned))
+            forget(name)
+
+    async def reload_extension(self, name: str) -> None:
+        """Re-imports the extension and sets it up again, atomically: if the new code
+        fails to import or its setup raises, the old version stays in service and
+        ExtensionFailed is raised. The old module's ``teardown`` runs after the new
+        version is in place."""
+        extension = self._extensions.get(name)
+        if extension is None:
+            raise ExtensionNotLoaded(name)
+        saved = self._registry()
+        old_modules = forget(name)
+        base = saved.without(extension.owned)
+        self._apply(base)
+        try:
+            module = import_extension(name)
+            replacement = await self._set_up(name, module, base)
+        except ExtensionError:
+            self._apply(saved)
+            sys.modules.update(old_modules)
+            raise
+        self._extensions[name] = replacement
+        teardown = getattr(extension.module, "teardown", None)
+        if callable(teardown):
+            try:
+                await call_maybe_async(teardown, self)
+            except Exception:
+                logger.exception("teardown of the replaced extension %s failed", name)
+
+    async def _set_up(self, name: str, module: ModuleType, before: Registry) -> Extension:
+        setup = getattr(module, "setup", None)
+        if not callable(setup):
+            forget(name)
+            raise NoEntryPointError(name)
+        try:
+            await call_maybe_async(setup, self)
+        except BaseException as exc:
+            self._apply(before)
+            forget(name)
+            raise ExtensionFailed(name, exc) from exc
+        return Extension(module, self._registry().added_since(before))
+
+    def _registry(self) -> Registry:
+        """A copy of everything registered now."""
+        return Registry(
+            self._blueprints,
+            self._middleware,
+            self._converters,
+            self._exception_handlers,
+            self._startup,
+            self._shutdown,
+        ).copy()
+
+    def _apply(self, registry: Registry) -> None:
+        """Makes ``registry`` the app's, swapping in its route table at once."""
+        table = self._build(registry.blueprints, registry.converters)
+        self._blueprints = list(registry.blueprints)
+        self._middleware = list(registry.middleware)
+        self._converters = dict(registry.converters)
+        self._exception_handlers = dict(registry.exception_handlers)
+        self._startup = list(registry.startup)
+        self._shutdown = list(registry.shutdown)
+        self._table = table
+        self._entry = self._compose(self._middleware, self._route)
+
+    async def _start(self) -> None:
+        for name in self._initial_extensions:
+            if name not in self._extensions:
+                await self.load_extension(name)
+        await self._run_hooks(self._startup)
 
     # -- serving ----------------------------------------------------------------------
 
@@ -269,7 +393,7 @@ class App:
         await response.send_psgi(responder)
 
     async def __psgi_startup__(self) -> None:
-        await self._run_hooks(self._startup)
+        await self._start()
 
     async def __psgi_shutdown__(self) -> None:
         await self._run_hooks(self._shutdown)
@@ -288,7 +412,10 @@ class App:
             kind = message["type"]
             phase = "startup" if kind == "lifespan.startup" else "shutdown"
             try:
-                await self._run_hooks(self._startup if phase == "startup" else self._shutdown)
+                if phase == "startup":
+                    await self._start()
+                else:
+                    await self._run_hooks(self._shutdown)
             except Exception as exc:
                 await send({"type": f"lifespan.{phase}.failed", "message": repr(exc)})
                 if phase == "startup":

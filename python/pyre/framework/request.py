@@ -5,6 +5,7 @@ runs on (PSGI on Pyre, ASGI elsewhere). The interface-specific part is a small
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -241,7 +242,21 @@ class Request:
         return f"<Request {self.method} {self.path}>"
 
 
+_ESCAPE = re.compile(r"\\(?:([0-3][0-7][0-7])|(.))")
+
+
 def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-    return value
+    """A cookie value as received: a quoted one loses its quotes and escapes (octal
+    escapes are bytes, decoded as UTF-8, the way responses.set_cookie writes them)."""
+    if len(value) < 2 or value[0] != '"' or value[-1] != '"':
+        return value
+    raw = bytearray()
+    inner = value[1:-1]
+    position = 0
+    for match in _ESCAPE.finditer(inner):
+        raw += inner[position : match.start()].encode("utf-8")
+        octal, char = match.groups()
+        raw += bytes([int(octal, 8)]) if octal else char.encode("utf-8")
+        position = match.end()
+    raw += inner[position:].encode("utf-8")
+    return raw.decode("utf-8", errors="replace")

@@ -14,7 +14,11 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import os
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from datetime import datetime, timezone
+from email.utils import format_datetime, formatdate
+from http.cookies import Morsel
 from typing import Any
 
 import orjson
@@ -61,6 +65,62 @@ class Response:
         """The first value of a header the response carries."""
         name = name.lower()
         return next((value for key, value in self.headers if key.lower() == name), None)
+
+    def set_cookie(
+        self,
+        key: str,
+        value: str = "",
+        max_age: int | None = None,
+        expires: datetime | int | str | None = None,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = "lax",
+        partitioned: bool = False,
+    ) -> None:
+        """Adds a ``Set-Cookie`` header. The value is quoted as RFC 6265 and Python's
+        ``http.cookies`` expect when it holds characters a cookie value cannot carry
+        bare; ``expires`` is a datetime, seconds from now, or a ready HTTP date."""
+        self.headers.append(
+            (
+                "set-cookie",
+                cookie_header(
+                    key,
+                    value,
+                    max_age,
+                    expires,
+                    path,
+                    domain,
+                    secure,
+                    httponly,
+                    samesite,
+                    partitioned,
+                ),
+            )
+        )
+
+    def delete_cookie(
+        self,
+        key: str,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = "lax",
+    ) -> None:
+        """Tells the browser to drop a cookie (same path and domain as when set)."""
+        self.set_cookie(
+            key,
+            "",
+            max_age=0,
+            expires=0,
+            path=path,
+            domain=domain,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+        )
 
     async def send_psgi(self, responder: Any) -> None:
         responder.respond(self.status, self.headers, self.body)
@@ -203,6 +263,73 @@ class FileResponse(Response):
             while piece := await asyncio.to_thread(f.read, self.chunk_size):
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
+
+
+def cookie_header(
+    key: str,
+    value: str,
+    max_age: int | None,
+    expires: datetime | int | str | None,
+    path: str | None,
+    domain: str | None,
+    secure: bool,
+    httponly: bool,
+    samesite: str | None,
+    partitioned: bool,
+) -> str:
+    """The value of one ``Set-Cookie`` header."""
+    if not _TOKEN.match(key):
+        raise ValueError(f"cookie name {key!r} is not a token")
+    morsel: Morsel[str] = Morsel()
+    morsel.set(key, value, _cookie_quote(value))
+    parts = [morsel.OutputString()]
+    if max_age is not None:
+        parts.append(f"Max-Age={int(max_age)}")
+    if expires is not None:
+        if isinstance(expires, datetime):
+            when = expires if expires.tzinfo else expires.replace(tzinfo=timezone.utc)
+            parts.append(f"Expires={format_datetime(when.astimezone(timezone.utc), usegmt=True)}")
+        elif isinstance(expires, int):
+            moment = datetime.now(timezone.utc).timestamp() + expires
+            parts.append(f"Expires={formatdate(moment, usegmt=True)}")
+        else:
+            parts.append(f"Expires={expires}")
+    if path is not None:
+        parts.append(f"Path={path}")
+    if domain is not None:
+        parts.append(f"Domain={domain}")
+    if secure:
+        parts.append("Secure")
+    if httponly:
+        parts.append("HttpOnly")
+    if samesite is not None:
+        if samesite.lower() not in _SAMESITE:
+            raise ValueError(f"samesite must be lax, strict or none, got {samesite!r}")
+        parts.append(f"SameSite={_SAMESITE[samesite.lower()]}")
+    if partitioned:
+        parts.append("Partitioned")
+    return "; ".join(parts)
+
+
+def _cookie_quote(value: str) -> str:
+    """A cookie value as sent: bare when every character is a cookie-octet (RFC
+    6265), else in double quotes with ``"`` and ``\\`` escaped and other characters
+    outside printable ASCII as octal escapes, which ``http.cookies`` reads back."""
+    if all(0x21 <= ord(c) <= 0x7E and c not in '",;\\' for c in value):
+        return value
+    out = []
+    for c in value:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif 0x20 <= ord(c) <= 0x7E and c not in ",;":
+            out.append(c)
+        else:
+            out.extend(f"\\{b:03o}" for b in c.encode("utf-8"))
+    return '"' + "".join(out) + '"'
 
 
 def _asgi_headers(headers: HeaderItems) -> list[tuple[bytes, bytes]]:
