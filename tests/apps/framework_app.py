@@ -256,6 +256,10 @@ class Misc(framework.Blueprint):
         sizes = [len(piece) async for piece in request.body]
         return {"total": sum(sizes), "pieces": len(sizes)}
 
+    @framework.endpoint("/file", methods=["GET", "POST"])
+    async def file(self, request: Request):
+        return responses.FileResponse(request.query["path"], media_type="application/x-test")
+
     @framework.endpoint("/url")
     async def url(self, request: Request):
         return {

@@ -389,8 +389,9 @@ class App:
 
     async def __psgi__(self, request: Any, responder: Any) -> None:
         """PSGI (Pyre's native interface)."""
-        response = await self._handle(PsgiSource(request))
-        await response.send_psgi(responder)
+        source = PsgiSource(request)
+        response = await self._handle(source)
+        await response.send_psgi(responder, source)
 
     async def __psgi_startup__(self) -> None:
         await self._start()
@@ -401,8 +402,9 @@ class App:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """ASGI 3 (HTTP and lifespan), for uvicorn, granian and the like."""
         if scope["type"] == "http":
-            response = await self._handle(AsgiSource(scope, receive))
-            await response.send_asgi(send, scope)
+            source = AsgiSource(scope, receive)
+            response = await self._handle(source)
+            await response.send_asgi(send, scope, source)
         elif scope["type"] == "lifespan":
             await self._asgi_lifespan(receive, send)
 

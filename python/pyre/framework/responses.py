@@ -23,6 +23,8 @@ from typing import Any
 
 import orjson
 
+from pyre.framework import files
+
 HeaderItems = list[tuple[str, str]]
 
 
@@ -122,10 +124,10 @@ class Response:
             samesite=samesite,
         )
 
-    async def send_psgi(self, responder: Any) -> None:
+    async def send_psgi(self, responder: Any, request: Any = None) -> None:
         responder.respond(self.status, self.headers, self.body)
 
-    async def send_asgi(self, send: Any, scope: Mapping[str, Any]) -> None:
+    async def send_asgi(self, send: Any, scope: Mapping[str, Any], request: Any = None) -> None:
         headers = self.headers
         if not self.has_header("content-length") and self.status not in (204, 304):
             # Some ASGI servers would otherwise chunk a whole body, or send HEAD
@@ -198,7 +200,7 @@ class StreamingResponse(Response):
         value = self.header("content-length")
         return int(value) if value is not None else None
 
-    async def send_psgi(self, responder: Any) -> None:
+    async def send_psgi(self, responder: Any, request: Any = None) -> None:
         length = self._length()
         headers = [(k, v) for k, v in self.headers if k.lower() != "content-length"]
         stream = responder.start(self.status, headers, length=length)
@@ -206,7 +208,7 @@ class StreamingResponse(Response):
             await stream.write(piece)
         await stream.finish()
 
-    async def send_asgi(self, send: Any, scope: Mapping[str, Any]) -> None:
+    async def send_asgi(self, send: Any, scope: Mapping[str, Any], request: Any = None) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -222,7 +224,10 @@ class StreamingResponse(Response):
 class FileResponse(Response):
     """A file's content, sent by sendfile on Pyre (and by ASGI ``pathsend`` where a
     server offers it); its media type is guessed from the name unless given.
-    ``filename`` adds a ``Content-Disposition: attachment`` header."""
+    ``filename`` adds a ``Content-Disposition: attachment`` header. It carries an
+    ETag and Last-Modified, answers conditional requests with 304, and byte ranges
+    with 206 (one range, or several as multipart/byteranges) or 416 (see
+    :mod:`pyre.framework.files`)."""
 
     chunk_size = 256 * 1024
 
@@ -243,25 +248,92 @@ class FileResponse(Response):
         if filename is not None:
             self.headers.append(("content-disposition", f'attachment; filename="{filename}"'))
 
-    async def send_psgi(self, responder: Any) -> None:
-        await responder.respond_file(self.status, self.headers, self.path)
+    def _plan(self, request: Any) -> tuple[os.stat_result, files.Plan]:
+        stat = os.stat(self.path)
+        if request is None or self.status != 200:
+            return stat, files.Plan(self.status)
+        media_type = self.header("content-type") or "application/octet-stream"
+        return stat, files.plan(request.headers, request.method, stat, media_type)
 
-    async def send_asgi(self, send: Any, scope: Mapping[str, Any]) -> None:
-        size = os.path.getsize(self.path)
-        headers = [*self.headers, ("content-length", str(size))]
+    def _headers_for(self, plan: files.Plan) -> HeaderItems:
+        replaced = {name for name, _ in plan.headers}
+        kept = [(k, v) for k, v in self.headers if k.lower() not in replaced]
+        return [*kept, *plan.headers]
+
+    async def _parts(self, plan: files.Plan, stat: os.stat_result) -> AsyncIterator[bytes]:
+        """The multipart/byteranges body, a part at a time (read in a worker thread)."""
+        assert plan.ranges and plan.boundary
+        media_type = self.header("content-type") or "application/octet-stream"
+        with open(self.path, "rb") as f:
+            for start, end in plan.ranges:
+                yield files.part_headers(plan.boundary, media_type, start, end, stat.st_size)
+                position = start
+                while position <= end:
+                    size = min(self.chunk_size, end - position + 1)
+                    yield await asyncio.to_thread(os.pread, f.fileno(), size, position)
+                    position += size
+                yield b"\r\n"
+        yield files.closing(plan.boundary)
+
+    def _multipart_length(self, plan: files.Plan, stat: os.stat_result) -> int:
+        media_type = self.header("content-type") or "application/octet-stream"
+        return files.multipart_length(plan, media_type, stat.st_size)
+
+    async def send_psgi(self, responder: Any, request: Any = None) -> None:
+        stat, plan = self._plan(request)
+        headers = self._headers_for(plan)
+        if plan.ranges == []:  # 304, 416: no body
+            responder.respond(plan.status, headers, b"")
+        elif plan.ranges is None:
+            await responder.respond_file(plan.status, headers, self.path)
+        elif plan.boundary is None:
+            start, end = plan.ranges[0]
+            await responder.respond_file(
+                plan.status, headers, self.path, offset=start, count=end - start + 1
+            )
+        else:
+            stream = responder.start(
+                plan.status, headers, length=self._multipart_length(plan, stat)
+            )
+            async for piece in self._parts(plan, stat):
+                await stream.write(piece)
+            await stream.finish()
+
+    async def send_asgi(self, send: Any, scope: Mapping[str, Any], request: Any = None) -> None:
+        stat, plan = self._plan(request)
+        headers = self._headers_for(plan)
+        if plan.ranges == []:
+            length, ranges = 0, []
+        elif plan.ranges is None:
+            length, ranges = stat.st_size, [(0, stat.st_size - 1)]
+        elif plan.boundary is None:
+            length, ranges = plan.ranges[0][1] - plan.ranges[0][0] + 1, plan.ranges
+        else:
+            length, ranges = self._multipart_length(plan, stat), plan.ranges
+        if plan.status not in (304,):
+            headers = [*headers, ("content-length", str(length))]
         await send(
             {
                 "type": "http.response.start",
-                "status": self.status,
+                "status": plan.status,
                 "headers": _asgi_headers(headers),
             }
         )
-        if "http.response.pathsend" in scope.get("extensions", {}):
+        if plan.ranges is None and "http.response.pathsend" in scope.get("extensions", {}):
             await send({"type": "http.response.pathsend", "path": os.path.abspath(self.path)})
             return
-        with open(self.path, "rb") as f:
-            while piece := await asyncio.to_thread(f.read, self.chunk_size):
+        if plan.boundary is not None:
+            async for piece in self._parts(plan, stat):
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
+        elif ranges and stat.st_size:
+            start, end = ranges[0]
+            with open(self.path, "rb") as f:
+                position = start
+                while position <= end:
+                    size = min(self.chunk_size, end - position + 1)
+                    piece = await asyncio.to_thread(os.pread, f.fileno(), size, position)
+                    await send({"type": "http.response.body", "body": piece, "more_body": True})
+                    position += size
         await send({"type": "http.response.body", "body": b""})
 
 
