@@ -33,6 +33,7 @@ from pyre.framework.extensions import (
 )
 from pyre.framework.request import Request
 from pyre.framework.routing import Blueprint, endpoint
+from pyre.framework.sessions import MemoryStore, Session, SessionStore
 
 __all__ = [
     "App",
@@ -42,9 +43,12 @@ __all__ = [
     "ExtensionFailed",
     "ExtensionNotLoaded",
     "HTTPException",
+    "MemoryStore",
     "NoEntryPointError",
     "RegistrationError",
     "Request",
+    "Session",
+    "SessionStore",
     "endpoint",
     "responses",
 ]

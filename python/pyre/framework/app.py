@@ -53,6 +53,7 @@ from pyre.framework.routing import (
     fill_template,
     route_key,
 )
+from pyre.framework.sessions import SessionMiddleware, SessionStore
 
 logger = logging.getLogger("pyre.error")
 
@@ -143,6 +144,34 @@ class App:
         """A global middleware, ``async def mw(request, call_next) -> Response``; the
         first added is the outermost."""
         self._middleware.append(middleware)
+        self._entry = self._compose(self._middleware, self._route)
+
+    def enable_sessions(
+        self,
+        secret_key: str | bytes | list[str | bytes],
+        *,
+        cookie_name: str = "session",
+        max_age: int = 14 * 24 * 3600,
+        path: str = "/",
+        domain: str | None = None,
+        same_site: str = "lax",
+        https_only: bool = False,
+        store: SessionStore | None = None,
+    ) -> None:
+        """Gives every request a ``request.session`` (see :mod:`pyre.framework.sessions`):
+        a signed cookie holding JSON, or with ``store`` (e.g. ``MemoryStore()``) only a
+        signed session id. ``secret_key`` may be a list for rotation (the last signs)."""
+        middleware = SessionMiddleware(
+            secret_key,
+            cookie_name=cookie_name,
+            max_age=max_age,
+            path=path,
+            domain=domain,
+            same_site=same_site,
+            https_only=https_only,
+            store=store,
+        )
+        self._middleware.insert(0, middleware)
         self._entry = self._compose(self._middleware, self._route)
 
     def exception_handler(

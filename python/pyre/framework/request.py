@@ -238,6 +238,13 @@ class Request:
             self._cookies = cookies
         return self._cookies
 
+    def __getattr__(self, name: str) -> Any:
+        if name == "session":
+            raise AttributeError(
+                "request.session needs sessions: call app.enable_sessions(secret_key)"
+            )
+        raise AttributeError(name)
+
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"
 
