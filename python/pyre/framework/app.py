@@ -19,11 +19,13 @@ import re
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from pyre._core import Router
+from pyre.framework.bridge import serve_asgi_on_psgi
 from pyre.framework.exceptions import HTTPException, RegistrationError
 from pyre.framework.extensions import (
     Extension,
@@ -82,6 +84,7 @@ class App:
         debug: bool = False,
         redirect_slashes: bool = False,
         extensions: list[str] | tuple[str, ...] = (),
+        lifespan: Callable[[App], AbstractAsyncContextManager[Any]] | None = None,
     ) -> None:
         self.debug = debug
         self.redirect_slashes = redirect_slashes
@@ -94,6 +97,10 @@ class App:
         self._shutdown: list[Callable[[], Any]] = []
         self._extensions: dict[str, Extension] = {}
         self._initial_extensions = tuple(extensions)
+        self._lifespan = lifespan
+        self._lifespan_context: AbstractAsyncContextManager[Any] | None = None
+        # ASGI middleware wrapped around the app (outermost last added), or None.
+        self._asgi_stack: Any = None
         self._table = self._build(self._blueprints, self._converters)
         self._entry: Handler = self._compose(self._middleware, self._route)
 
@@ -173,6 +180,14 @@ class App:
         )
         self._middleware.insert(0, middleware)
         self._entry = self._compose(self._middleware, self._route)
+
+    def add_asgi_middleware(self, middleware_class: Any, **options: Any) -> None:
+        """Wraps the app in a standard ASGI middleware, ``middleware_class(app,
+        **options)`` (Starlette's CORSMiddleware, GZipMiddleware...); the last added is
+        the outermost. On Pyre the request still arrives over PSGI and is handed to
+        the middleware as ASGI."""
+        inner = self._asgi_stack if self._asgi_stack is not None else self._asgi_app
+        self._asgi_stack = middleware_class(inner, **options)
 
     def exception_handler(
         self, exc_type: type[BaseException]
@@ -359,10 +374,24 @@ class App:
         self._entry = self._compose(self._middleware, self._route)
 
     async def _start(self) -> None:
+        if self._lifespan is not None:
+            self._lifespan_context = self._lifespan(self)
+            state = await self._lifespan_context.__aenter__()
+            if isinstance(state, dict):
+                for key, value in state.items():
+                    setattr(self.state, key, value)
         for name in self._initial_extensions:
             if name not in self._extensions:
                 await self.load_extension(name)
         await self._run_hooks(self._startup)
+
+    async def _stop(self) -> None:
+        try:
+            await self._run_hooks(self._shutdown)
+        finally:
+            if self._lifespan_context is not None:
+                context, self._lifespan_context = self._lifespan_context, None
+                await context.__aexit__(None, None, None)
 
     # -- serving ----------------------------------------------------------------------
 
@@ -418,6 +447,9 @@ class App:
 
     async def __psgi__(self, request: Any, responder: Any) -> None:
         """PSGI (Pyre's native interface)."""
+        if self._asgi_stack is not None:
+            await serve_asgi_on_psgi(self._asgi_stack, request, responder)
+            return
         source = PsgiSource(request)
         response = await self._handle(source)
         await response.send_psgi(responder, source)
@@ -426,10 +458,17 @@ class App:
         await self._start()
 
     async def __psgi_shutdown__(self) -> None:
-        await self._run_hooks(self._shutdown)
+        await self._stop()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """ASGI 3 (HTTP and lifespan), for uvicorn, granian and the like."""
+        if scope["type"] == "http" and self._asgi_stack is not None:
+            await self._asgi_stack(scope, receive, send)
+        else:
+            await self._asgi_app(scope, receive, send)
+
+    async def _asgi_app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The app itself as ASGI, inside any ASGI middleware."""
         if scope["type"] == "http":
             source = AsgiSource(scope, receive)
             response = await self._handle(source)
@@ -446,7 +485,7 @@ class App:
                 if phase == "startup":
                     await self._start()
                 else:
-                    await self._run_hooks(self._shutdown)
+                    await self._stop()
             except Exception as exc:
                 await send({"type": f"lifespan.{phase}.failed", "message": repr(exc)})
                 if phase == "startup":
