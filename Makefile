@@ -9,9 +9,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.requirements-installed
 # Python files outside the package and tests, linted too (the folders may hold none yet).
-PY_EXTRA := $(wildcard benchmarks/*.py benchmarks/*/*.py examples/*.py)
+PY_EXTRA := $(wildcard benchmarks/*.py benchmarks/*/*.py examples/*.py examples/*/*.py)
 
-.PHONY: test serve build rust-test py-test lint fmt fuzz bench bench-stream bench-codec clean
+.PHONY: test serve serve-framework build rust-test py-test lint fmt fuzz bench bench-stream bench-codec clean
 
 test: build rust-test py-test lint
 	@echo "make test: all Rust and Python tests and checks passed"
@@ -42,6 +42,11 @@ fmt: $(STAMP)
 	cargo fmt --all
 	$(BIN)/ruff format python tests $(PY_EXTRA)
 	$(BIN)/ruff check --fix python tests $(PY_EXTRA)
+
+# Builds, then serves the framework example (examples/framework_app) on
+# http://127.0.0.1:8000 until Ctrl+C.
+serve-framework: build
+	$(BIN)/pyre-http examples.framework_app.main:app --host 127.0.0.1 --port 8000
 
 # Builds, then serves examples/hello.py on http://127.0.0.1:8000 until Ctrl+C.
 serve: build

@@ -376,3 +376,26 @@ def test_remove_blueprint_and_table_swap() -> None:
     assert app._table.router.resolve("GET", "/a/1") is None
     with pytest.raises(KeyError):
         app.remove_blueprint(good)
+
+
+def test_the_framework_example_app(tmp_path: Path) -> None:
+    with serve("examples.framework_app.main:app", tmp=tmp_path) as server:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            assert client.get("/hello/World").text == "Hello, World!"
+            posted = client.post("/hello/Ann", json={"age": 42})
+            assert posted.json() == {"message": "Hello, Ann! You are aged: 42"}
+            assert "x-elapsed-ms" in posted.headers
+            client.post("/account/login/ann")
+            assert client.get("/account/me").json() == {"user": "ann"}
+            assert client.post("/account/logout").status_code == 204
+            assert client.get("/account/me").json() == {"user": None}
+            reloaded = client.post("/admin/reload/blueprint")
+            assert reloaded.json() == {
+                "extensions": [
+                    "examples.framework_app.accounts",
+                    "examples.framework_app.blueprint",
+                ]
+            }
+            assert client.get("/hello/again").text == "Hello, again!"
+            assert client.post("/admin/unload/blueprint").status_code == 200
+            assert client.get("/hello/World").status_code == 404
