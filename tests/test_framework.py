@@ -5,6 +5,8 @@ server."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -399,3 +401,77 @@ def test_the_framework_example_app(tmp_path: Path) -> None:
             assert client.get("/hello/again").text == "Hello, again!"
             assert client.post("/admin/unload/blueprint").status_code == 200
             assert client.get("/hello/World").status_code == 404
+
+
+# ------------------------------------------------------------------------- forms
+
+
+def test_urlencoded_form(client: httpx.Client) -> None:
+    response = client.post("/form", data={"a": ["1", "2"], "name": "zoë & co"})
+    assert response.json() == {"a": ["1", "2"], "name": ["zoë & co"]}
+
+
+def test_multipart_form_with_files(client: httpx.Client) -> None:
+    small = b"hello file"
+    big = os.urandom(3 * 1024 * 1024 + 5)  # spooled to disk
+    response = client.post(
+        "/form",
+        data={"title": "report", "tags": ["x", "y"]},
+        files=[
+            ("doc", ("notes.txt", small, "text/plain")),
+            ("doc", ("blob.bin", big, "application/octet-stream")),
+        ],
+    )
+    assert response.status_code == 200, response.text
+    seen = response.json()
+    assert seen["title"] == ["report"]
+    assert seen["tags"] == ["x", "y"]
+    assert seen["doc"] == [
+        {
+            "filename": "notes.txt",
+            "content_type": "text/plain",
+            "size": len(small),
+            "sha256": hashlib.sha256(small).hexdigest(),
+        },
+        {
+            "filename": "blob.bin",
+            "content_type": "application/octet-stream",
+            "size": len(big),
+            "sha256": hashlib.sha256(big).hexdigest(),
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "kwargs", "status"),
+    [
+        ("?max_fields=2", {"data": {"a": "1", "b": "2", "c": "3"}}, 400),
+        ("?max_fields=2", {"data": {"a": "1"}, "files": {"f": ("f", b"x")}, "extra": 2}, 400),
+        ("?max_files=1", {"files": [("f", ("a", b"1")), ("f", ("b", b"2"))]}, 400),
+        ("?max_part_size=10", {"data": {"a": "x" * 11}, "files": {"f": ("f", b"x")}}, 413),
+        ("", {"content": b"not a form", "headers": {"content-type": "text/plain"}}, 415),
+        (
+            "",
+            {
+                "content": b"--b\r\nno-disposition: x\r\n\r\nv\r\n--b--\r\n",
+                "headers": {"content-type": "multipart/form-data; boundary=b"},
+            },
+            400,
+        ),
+    ],
+    ids=[
+        "too-many-fields",
+        "too-many-fields-multipart",
+        "too-many-files",
+        "field-too-large",
+        "not-a-form",
+        "no-disposition",
+    ],
+)
+def test_form_limits_and_errors(
+    client: httpx.Client, query: str, kwargs: dict[str, Any], status: int
+) -> None:
+    extra = kwargs.pop("extra", 0)
+    if extra:
+        kwargs["data"] = {**kwargs["data"], **{f"x{i}": "v" for i in range(extra)}}
+    assert client.post("/form" + query, **kwargs).status_code == status

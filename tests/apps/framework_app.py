@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import enum
+import hashlib
 import uuid
 from typing import Any
 
@@ -259,6 +260,27 @@ class Misc(framework.Blueprint):
     @framework.endpoint("/file", methods=["GET", "POST"])
     async def file(self, request: Request):
         return responses.FileResponse(request.query["path"], media_type="application/x-test")
+
+    @framework.endpoint("/form", methods=["POST"])
+    async def form(self, request: Request):
+        limits = {k: int(v) for k, v in request.query.items()}
+        form = await request.body.form(**limits)
+        result: dict[str, Any] = {}
+        for name, value in form.multi_items():
+            if isinstance(value, str):
+                result.setdefault(name, []).append(value)
+            else:
+                content = await value.read()
+                result.setdefault(name, []).append(
+                    {
+                        "filename": value.filename,
+                        "content_type": value.content_type,
+                        "size": value.size,
+                        "sha256": hashlib.sha256(content).hexdigest(),
+                    }
+                )
+        await form.close()
+        return result
 
     @framework.endpoint("/url")
     async def url(self, request: Request):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from pyre._core import ClientDisconnected
+from pyre.framework.forms import FormData, parse_form
 
 if TYPE_CHECKING:
     from pyre.framework.app import App
@@ -166,6 +167,7 @@ class Body:
     def __init__(self, source: Any) -> None:
         self._source = source
         self._cached: bytes | None = None
+        self._form: FormData | None = None
 
     async def bytes(self) -> bytes:
         if self._cached is None:
@@ -177,6 +179,24 @@ class Body:
 
     async def json(self) -> Any:
         return json.loads(await self.bytes())
+
+    async def form(
+        self, *, max_fields: int = 1000, max_files: int = 1000, max_part_size: int = 1024 * 1024
+    ) -> FormData:
+        """The body as a form (urlencoded or multipart/form-data): fields and
+        :class:`~pyre.framework.forms.UploadFile` files. More than ``max_fields`` fields
+        or ``max_files`` files is a 400, a field over ``max_part_size`` bytes a 413, a
+        body that is not a form a 415."""
+        if self._form is None:
+            content_type = self._source.headers.get("content-type") or ""
+            self._form = await parse_form(
+                content_type,
+                self._source.stream(),
+                max_fields=max_fields,
+                max_files=max_files,
+                max_part_size=max_part_size,
+            )
+        return self._form
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._source.stream()
