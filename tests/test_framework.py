@@ -244,6 +244,20 @@ def test_async_iterator_streams(client: httpx.Client) -> None:
     assert response.text == "piece 0\npiece 1\npiece 2\n"
 
 
+def test_sync_iterator_streams(client: httpx.Client) -> None:
+    response = client.get("/ret/syncstream")
+    assert response.headers["transfer-encoding"] == "chunked"
+    assert response.text == "sync 0\nsync 1\nsync 2\n"
+
+
+def test_debug_mode_shows_the_traceback(tmp_path: Path) -> None:
+    with serve("tests.apps.framework_app:debug_app", tmp=tmp_path) as server:
+        response = httpx.get(f"{server.url}/crash")
+    assert response.status_code == 500
+    assert "Traceback (most recent call last)" in response.text
+    assert "RuntimeError: secret internals" in response.text
+
+
 def test_redirect(client: httpx.Client) -> None:
     response = client.get("/ret/redirect")
     assert response.status_code == 307

@@ -147,6 +147,21 @@ def test_extension_errors(tmp_path: Path) -> None:
     modules.mkdir()
     write(modules, "nosetup", "X = 1\n")
     write(modules, "fine", "def setup(app):\n    pass\n")
+    write(
+        modules,
+        "asyncsetup",
+        "import asyncio\n"
+        "from pyre import framework\n"
+        "class V(framework.Blueprint):\n"
+        "    @framework.endpoint('/async-ext')\n"
+        "    async def v(self):\n"
+        "        return 'set up asynchronously'\n"
+        "async def setup(app):\n"
+        "    await asyncio.sleep(0)\n"
+        "    app.add_blueprint(V())\n"
+        "async def teardown(app):\n"
+        "    await asyncio.sleep(0)\n",
+    )
     env = {"PYTHONPATH": f"{modules}:{Path.cwd()}"}
     with (
         serve(APP, env=env, tmp=tmp_path) as server,
@@ -164,6 +179,10 @@ def test_extension_errors(tmp_path: Path) -> None:
         assert error("reload", "fine") == "ExtensionNotLoaded"
         assert client.post("/admin/load/fine").json()["ok"] is True
         assert error("load", "fine") == "ExtensionAlreadyLoaded"
+        assert client.post("/admin/load/asyncsetup").json()["ok"] is True
+        assert client.get("/async-ext").text == "set up asynchronously"
+        assert client.post("/admin/unload/asyncsetup").json()["ok"] is True
+        assert client.get("/async-ext").status_code == 404
 
 
 # ------------------------------------------------------------------------ cookies

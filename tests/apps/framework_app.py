@@ -210,6 +210,14 @@ class Misc(framework.Blueprint):
 
         return pieces()
 
+    @framework.endpoint("/ret/syncstream")
+    async def ret_syncstream(self):
+        def pieces():
+            for i in range(3):
+                yield f"sync {i}\n".encode()
+
+        return responses.StreamingResponse(pieces(), media_type="text/plain")
+
     @framework.endpoint("/ret/html")
     async def ret_html(self):
         return responses.HTMLResponse("<p>hi</p>")
