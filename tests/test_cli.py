@@ -98,6 +98,9 @@ def test_defaults(serve: FakeServe) -> None:
         (["--write-high-water", "131072"], "write_high_water", 131072),
         (["--write-low-water", "0"], "write_low_water", 0),
         (["--root-path", "/api"], "root_path", "/api"),
+        (["--header", "X-A: 1", "--header", "X-B:2"], "headers", ["X-A: 1", "X-B: 2"]),
+        (["--server-header"], "server_header", True),
+        (["--no-date-header"], "date_header", False),
         (["--log-level", "debug"], "log_level", "debug"),
         (["--log-level", "TRACE"], "log_level", "trace"),
         (["--no-access-log"], "access_log", False),
@@ -114,6 +117,10 @@ def test_option_maps_to_field(serve: FakeServe, args: list[str], field: str, val
     assert others == {f: getattr(defaults, f) for f in others}
 
 
+# Options not spelled like their Config field: one --header per header, as uvicorn.
+OPTION_NAMES = {"headers": "--header"}
+
+
 def test_every_config_field_has_an_option_with_an_envvar() -> None:
     params = {p.name: p for p in main.params if p.name != "version"}
     assert set(params) == set(Config.__dataclass_fields__)
@@ -122,7 +129,9 @@ def test_every_config_field_has_an_option_with_an_envvar() -> None:
         if name == "app":
             assert param.envvar == "PYRE_APP"
             continue
-        assert param.opts == ["--" + name.replace("_", "-")] or name == "access_log"
+        assert param.opts == [OPTION_NAMES.get(name, "--" + name.replace("_", "-"))] or (
+            name == "access_log"
+        )
         assert param.resolve_envvar_value(ctx) is None  # nothing set in the environment
         record = param.get_help_record(ctx)
         assert record is not None
@@ -303,7 +312,7 @@ def test_python_m_pyre_help() -> None:
     assert out.stdout.startswith("Usage: pyre-http [OPTIONS] APP")
     for name in Config.__dataclass_fields__:
         if name != "app":
-            assert "--" + name.replace("_", "-") in out.stdout
+            assert OPTION_NAMES.get(name, "--" + name.replace("_", "-")) in out.stdout
     assert "--version" in out.stdout
 
 

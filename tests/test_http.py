@@ -879,3 +879,29 @@ def test_lifespan_shutdown_runs_on_signal_and_exit_is_zero(tmp_path: Path, sig: 
         assert "lifespan.shutdown" not in server.calls()
         assert server.stop(sig) == 0, server.log
         assert "lifespan.shutdown" in server.calls()
+
+
+def test_default_headers_server_header_and_no_date(tmp_path: Path) -> None:
+    with serve(
+        "tests.apps.probe:app",
+        "--header",
+        "X-Frame-Options: DENY",
+        "--header",
+        "content-type: text/x-default",
+        "--server-header",
+        "--no-date-header",
+        tmp=tmp_path,
+    ) as server:
+        response = httpx.get(f"{server.url}/")
+    assert response.status_code == 200
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["server"] == "pyre"
+    assert "date" not in response.headers
+    # The application's own content-type wins over the default.
+    assert response.headers.get_list("content-type") == ["text/plain"]
+
+
+def test_date_header_by_default_and_no_server_header(probe: ServerProcess) -> None:
+    response = httpx.get(f"{probe.url}/")
+    assert "date" in response.headers
+    assert "server" not in response.headers

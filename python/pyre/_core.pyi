@@ -39,6 +39,8 @@ class Server:
         read_high_water: int = 65536,
         write_high_water: int = 65536,
         write_low_water: int = 16384,
+        default_headers: list[tuple[bytes, bytes]] = ...,
+        date_header: bool = True,
         protocol_error_log: Callable[[str], object] | None = None,
         access_log: Callable[[dict[str, Any], int], object] | None = None,
     ) -> None: ...

@@ -128,6 +128,25 @@ def build_config(**cli_kwargs: Any) -> Config:
     type=int,
     help="A waiting send() resumes once the buffer drained below this. Default: 16384.",
 )
+@click.option(
+    "--header",
+    "headers",
+    multiple=True,
+    show_envvar=True,
+    help='A default response header, "Name: Value" (repeatable); the app\'s own wins.',
+)
+@_option(
+    "--server-header/--no-server-header",
+    field="server_header",
+    show_default="off",
+    help="Send 'server: pyre' on every response.",
+)
+@_option(
+    "--date-header/--no-date-header",
+    field="date_header",
+    show_default="on",
+    help="Send a Date header on every response.",
+)
 @_option("--root-path", field="root_path", help="ASGI root_path, for an app mounted below /.")
 @_option(
     "--log-level",

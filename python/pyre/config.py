@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import sys
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pyre.importer import import_from_string
@@ -94,6 +95,12 @@ class Config:
     write_low_water: int = 16384
     """...until fewer than this many remain."""
     root_path: str = ""
+    headers: list[str] = field(default_factory=list)
+    """Default response headers, ``"Name: Value"`` each, added to every response whose
+    application did not set that field itself."""
+    server_header: bool = False
+    """Send ``server: pyre`` (off by default: it only tells attackers what runs)."""
+    date_header: bool = True
     log_level: str = "info"
     access_log: bool = True
 
@@ -137,6 +144,11 @@ class Config:
                 f" high-water mark ({self.write_high_water})",
             )
         _check_str(self, "root_path")
+        if not isinstance(self.headers, (list, tuple)):
+            raise ConfigError("headers", 'must be a list of "Name: Value" strings')
+        self.headers = [_check_header(h) for h in self.headers]
+        _check_bool(self, "server_header")
+        _check_bool(self, "date_header")
         if self.root_path and not self.root_path.startswith("/"):
             raise ConfigError(
                 "root_path", f"must be empty or start with '/', got {self.root_path!r}"
@@ -145,6 +157,16 @@ class Config:
         self.log_level = self.log_level.lower()
         _check_choice(self, "log_level", tuple(LOG_LEVELS))
         _check_bool(self, "access_log")
+
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        """The fields added to every response: ``--header`` ones, then ``server``."""
+        pairs = []
+        for header in self.headers:
+            name, _, value = header.partition(":")
+            pairs.append((name.strip().lower().encode("latin-1"), value.strip().encode("latin-1")))
+        if self.server_header and not any(name == b"server" for name, _ in pairs):
+            pairs.append((b"server", b"pyre"))
+        return pairs
 
     # -- application ---------------------------------------------------------------
 
@@ -237,6 +259,23 @@ class Config:
             logger.propagate = False
         logging.getLogger(ERROR_LOGGER).disabled = False
         logging.getLogger(ACCESS_LOGGER).disabled = not self.access_log
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def _check_header(header: object) -> str:
+    """``"Name: Value"`` (or ``Name:Value``) with a token name and a value without
+    control characters."""
+    if not isinstance(header, str) or ":" not in header:
+        raise ConfigError("headers", f'must be "Name: Value" strings, got {header!r}')
+    name, _, value = header.partition(":")
+    name, value = name.strip(), value.strip()
+    if not _HEADER_NAME.match(name):
+        raise ConfigError("headers", f"{name!r} is not a valid header name")
+    if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
+        raise ConfigError("headers", f"the value of {name!r} has a control character")
+    return f"{name}: {value}"
 
 
 class LevelPrefixFormatter(logging.Formatter):

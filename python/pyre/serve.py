@@ -83,6 +83,8 @@ async def serve(
         read_high_water=config.read_high_water,
         write_high_water=config.write_high_water,
         write_low_water=config.write_low_water,
+        default_headers=config.default_headers(),
+        date_header=config.date_header,
         protocol_error_log=(lambda message: logger.debug("refused request: %s", message))
         if debug
         else None,

@@ -52,7 +52,8 @@ pub struct EncodedHead {
 ///
 /// `body_len` is the size of the body when the application gave it whole (one-shot);
 /// `None` means a stream of unknown length unless a `content-length` field declares
-/// it. `date` is the cached `Date` value. On error nothing is appended.
+/// it. `date` is the cached `Date` value; an empty one leaves the field out. On
+/// error nothing is appended.
 pub fn encode_response_head<I, N, V>(
     out: &mut Vec<u8>,
     ctx: &ResponseContext,
@@ -166,7 +167,7 @@ where
     } else if ctx.version == Version::Http10 {
         out.extend_from_slice(b"connection: keep-alive\r\n");
     }
-    if !has_date {
+    if !has_date && !date.is_empty() {
         out.extend_from_slice(b"date: ");
         out.extend_from_slice(date);
         out.extend_from_slice(b"\r\n");

@@ -55,6 +55,11 @@ pub struct ServerConfig {
     pub write_high_water: usize,
     /// See [`DEFAULT_WRITE_LOW_WATER`].
     pub write_low_water: usize,
+    /// Fields added to every response whose application did not set a field of the
+    /// same name (`--header`, `--server-header`).
+    pub default_headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Send a `Date` field (RFC 9110 section 6.6.1; `--no-date-header` turns it off).
+    pub date_header: bool,
     /// Report protocol errors as events (for debug logging).
     pub report_protocol_errors: bool,
 }
@@ -69,6 +74,8 @@ impl Default for ServerConfig {
             read_high_water: DEFAULT_READ_HIGH_WATER,
             write_high_water: DEFAULT_WRITE_HIGH_WATER,
             write_low_water: DEFAULT_WRITE_LOW_WATER,
+            default_headers: Vec::new(),
+            date_header: true,
             report_protocol_errors: false,
         }
     }

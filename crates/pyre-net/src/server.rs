@@ -475,7 +475,7 @@ impl Server {
             status,
             headers,
             Some(body_len),
-            self.date.value(),
+            if self.config.date_header { self.date.value() } else { b"" },
         )
         .is_ok()
         {
@@ -738,14 +738,21 @@ impl Server {
         if conn.write_buf.capacity() == 0 {
             conn.write_buf = self.pool.take();
         }
-        let encoded = match encode_response_head(
-            &mut conn.write_buf,
-            &ctx,
-            status,
-            headers,
-            body_len,
-            self.date.value(),
-        ) {
+        let date = if self.config.date_header { self.date.value() } else { b"" };
+        let encoded = if self.config.default_headers.is_empty() {
+            encode_response_head(&mut conn.write_buf, &ctx, status, headers, body_len, date)
+        } else {
+            // The application's fields, then each default it did not set itself.
+            let fields: Vec<(N, V)> = headers.into_iter().collect();
+            let own = |name: &[u8]| fields.iter().any(|(n, _)| n.as_ref().eq_ignore_ascii_case(name));
+            let defaults = self.config.default_headers.iter().filter(|(n, _)| !own(n));
+            let all = fields
+                .iter()
+                .map(|(n, v)| (n.as_ref(), v.as_ref()))
+                .chain(defaults.map(|(n, v)| (n.as_slice(), v.as_slice())));
+            encode_response_head(&mut conn.write_buf, &ctx, status, all, body_len, date)
+        };
+        let encoded = match encoded {
             Ok(encoded) => encoded,
             Err(pyre_h1::EncodeError::ContentLengthMismatch) => {
                 // A one-shot body that disagrees with the application's own

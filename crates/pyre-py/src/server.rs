@@ -99,7 +99,8 @@ impl Server {
         app, runner, event_loop, *, interface = "asgi", root_path = "", timeout_keep_alive = 75.0,
         timeout_header = 10.0, limit_concurrency = None, limit_request_head = 65536,
         limit_request_body = None, read_high_water = 65536, write_high_water = 65536,
-        write_low_water = 16384, protocol_error_log = None, access_log = None
+        write_low_water = 16384, default_headers = Vec::new(), date_header = true,
+        protocol_error_log = None, access_log = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -117,6 +118,8 @@ impl Server {
         read_high_water: usize,
         write_high_water: usize,
         write_low_water: usize,
+        default_headers: Vec<(Vec<u8>, Vec<u8>)>,
+        date_header: bool,
         protocol_error_log: Option<Py<PyAny>>,
         access_log: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
@@ -144,6 +147,8 @@ impl Server {
             read_high_water,
             write_high_water,
             write_low_water,
+            default_headers,
+            date_header,
             report_protocol_errors: protocol_error_log.is_some(),
             ..ServerConfig::default()
         };
