@@ -475,7 +475,7 @@ impl Server {
             status,
             headers,
             Some(body_len),
-            if self.config.date_header { self.date.value() } else { b"" },
+            date_field(&self.config, &self.date),
         )
         .is_ok()
         {
@@ -738,7 +738,7 @@ impl Server {
         if conn.write_buf.capacity() == 0 {
             conn.write_buf = self.pool.take();
         }
-        let date = if self.config.date_header { self.date.value() } else { b"" };
+        let date = date_field(&self.config, &self.date);
         let encoded = if self.config.default_headers.is_empty() {
             encode_response_head(&mut conn.write_buf, &ctx, status, headers, body_len, date)
         } else {
@@ -1093,6 +1093,15 @@ const DRAIN_READS_PER_TURN: usize = 16;
 const CHUNK_END_AND_LAST: &[u8] = b"\r\n0\r\n\r\n";
 /// The last chunk with no trailers.
 const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// The `Date` value to send: the cached one, or none (empty) with `--no-date-header`.
+fn date_field<'a>(config: &ServerConfig, date: &'a DateCache) -> &'a [u8] {
+    if config.date_header {
+        date.value()
+    } else {
+        b""
+    }
+}
 
 /// The connection whose current request `key` names.
 fn current_in(conns: &mut Slab<Connection>, key: RequestKey) -> Result<&mut Connection, SendError> {
