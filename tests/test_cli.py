@@ -100,6 +100,8 @@ def test_defaults(serve: FakeServe) -> None:
         (["--root-path", "/api"], "root_path", "/api"),
         (["--header", "X-A: 1", "--header", "X-B:2"], "headers", ["X-A: 1", "X-B: 2"]),
         (["--server-header"], "server_header", True),
+        (["--no-proxy-headers"], "proxy_headers", False),
+        (["--forwarded-allow-ips", "10.0.0.0/8,*"], "forwarded_allow_ips", "10.0.0.0/8,*"),
         (["--no-date-header"], "date_header", False),
         (["--log-level", "debug"], "log_level", "debug"),
         (["--log-level", "TRACE"], "log_level", "trace"),

@@ -103,6 +103,8 @@ def test_defaults() -> None:
         "headers": [],
         "server_header": False,
         "date_header": True,
+        "proxy_headers": True,
+        "forwarded_allow_ips": "127.0.0.1",
         "log_level": "info",
         "access_log": True,
     }
@@ -172,6 +174,8 @@ def test_accepts_an_app_object_and_edge_values() -> None:
         ({"headers": ["bad name: v"]}, ("headers",), "not a valid header name"),
         ({"headers": ["X-A: a\x01b"]}, ("headers",), "control character"),
         ({"server_header": "yes"}, ("server_header",), "True or False"),
+        ({"forwarded_allow_ips": "10.0.0.0/33"}, ("forwarded_allow_ips",), "CIDR"),
+        ({"forwarded_allow_ips": "proxy.local"}, ("forwarded_allow_ips",), "CIDR"),
         ({"factory": "yes"}, ("factory",), "True or False"),
         ({"access_log": 1}, ("access_log",), "True or False"),
         ({"app": 42}, ("app",), "callable"),

@@ -41,6 +41,8 @@ class Server:
         write_low_water: int = 16384,
         default_headers: list[tuple[bytes, bytes]] = ...,
         date_header: bool = True,
+        proxy_headers: bool = True,
+        forwarded_allow_ips: str = "127.0.0.1",
         protocol_error_log: Callable[[str], object] | None = None,
         access_log: Callable[[dict[str, Any], int], object] | None = None,
     ) -> None: ...

@@ -147,6 +147,19 @@ def build_config(**cli_kwargs: Any) -> Config:
     show_default="on",
     help="Send a Date header on every response.",
 )
+@_option(
+    "--proxy-headers/--no-proxy-headers",
+    field="proxy_headers",
+    show_default="on",
+    help="Take the client address, scheme and host from X-Forwarded-For/-Proto/-Host"
+    " or Forwarded, when the peer is in --forwarded-allow-ips.",
+)
+@_option(
+    "--forwarded-allow-ips",
+    field="forwarded_allow_ips",
+    help="Peers whose proxy headers are trusted: addresses and CIDR ranges,"
+    " comma-separated, or '*'.",
+)
 @_option("--root-path", field="root_path", help="ASGI root_path, for an app mounted below /.")
 @_option(
     "--log-level",

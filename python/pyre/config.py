@@ -8,6 +8,7 @@ application, choose the event loop and set up logging.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import math
 import re
@@ -101,6 +102,10 @@ class Config:
     server_header: bool = False
     """Send ``server: pyre`` (off by default: it only tells attackers what runs)."""
     date_header: bool = True
+    proxy_headers: bool = True
+    """Believe X-Forwarded-For/-Proto/-Host and Forwarded from trusted peers."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """The trusted peers: comma-separated addresses and CIDR ranges, or ``*``."""
     log_level: str = "info"
     access_log: bool = True
 
@@ -149,6 +154,9 @@ class Config:
         self.headers = [_check_header(h) for h in self.headers]
         _check_bool(self, "server_header")
         _check_bool(self, "date_header")
+        _check_bool(self, "proxy_headers")
+        _check_str(self, "forwarded_allow_ips")
+        _check_networks(self.forwarded_allow_ips)
         if self.root_path and not self.root_path.startswith("/"):
             raise ConfigError(
                 "root_path", f"must be empty or start with '/', got {self.root_path!r}"
@@ -259,6 +267,19 @@ class Config:
             logger.propagate = False
         logging.getLogger(ERROR_LOGGER).disabled = False
         logging.getLogger(ACCESS_LOGGER).disabled = not self.access_log
+
+
+def _check_networks(spec: str) -> None:
+    """``--forwarded-allow-ips``: addresses and CIDR ranges, or ``*``."""
+    for item in (part.strip() for part in spec.split(",")):
+        if not item or item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(
+                "forwarded_allow_ips", f"{item!r} is not an IP address, a CIDR range or '*'"
+            ) from None
 
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")

@@ -85,6 +85,8 @@ async def serve(
         write_low_water=config.write_low_water,
         default_headers=config.default_headers(),
         date_header=config.date_header,
+        proxy_headers=config.proxy_headers,
+        forwarded_allow_ips=config.forwarded_allow_ips,
         protocol_error_log=(lambda message: logger.debug("refused request: %s", message))
         if debug
         else None,

@@ -9,6 +9,7 @@
 //! - [`connection`]: the per-connection state machine ([`Phase`]).
 //! - [`server`]: event processing, request/response calls, deadlines, shutdown.
 //! - [`output`]: writing through to sockets, out-buffers, files by `sendfile`.
+//! - [`proxy`]: proxy headers from trusted peers (who the client really is).
 //! - [`buffers`]: the buffer pool and reads into spare capacity.
 
 pub mod buffers;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod connection;
 pub mod listener;
 pub mod output;
+pub mod proxy;
 pub mod server;
 
 pub use config::ServerConfig;

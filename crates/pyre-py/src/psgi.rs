@@ -19,6 +19,7 @@ use pyre_net::RequestView;
 
 use crate::channel::Channel;
 use crate::scope::method_name;
+use pyre_net::proxy::Forwarded;
 
 /// One HTTP request, as PSGI hands it to the application.
 #[pyclass(unsendable, module = "pyre._core")]
@@ -29,6 +30,8 @@ pub struct Request {
     client: Option<Py<PyTuple>>,
     server: Py<PyTuple>,
     headers: Option<Py<Headers>>,
+    /// What trusted proxies said (client, scheme, host), if anything.
+    forwarded: Option<Forwarded>,
 }
 
 impl Request {
@@ -37,6 +40,7 @@ impl Request {
         view: &RequestView<'_>,
         client: Option<Py<PyTuple>>,
         server: Py<PyTuple>,
+        forwarded: Option<Forwarded>,
     ) -> Self {
         Request {
             channel,
@@ -45,6 +49,7 @@ impl Request {
             client,
             server,
             headers: None,
+            forwarded,
         }
     }
 
@@ -88,16 +93,20 @@ impl Request {
         }
     }
 
-    /// Always "http": TLS is terminated in front of Pyre.
+    /// "http", or what a trusted proxy said ("https"...): TLS ends in front of Pyre.
     #[getter]
     fn scheme(&self) -> &'static str {
-        "http"
+        self.forwarded.as_ref().and_then(|f| f.scheme).unwrap_or("http")
     }
 
-    /// The peer's (host, port), or None on a Unix socket.
+    /// The client's (host, port): the peer, or what a trusted proxy said (port 0
+    /// when it gave none); None on a Unix socket.
     #[getter]
-    fn client(&self, py: Python<'_>) -> Option<Py<PyTuple>> {
-        self.client.as_ref().map(|c| c.clone_ref(py))
+    fn client(&self, py: Python<'_>) -> PyResult<Option<Py<PyTuple>>> {
+        if let Some((host, port)) = self.forwarded.as_ref().and_then(|f| f.client.as_ref()) {
+            return Ok(Some((host.as_str(), *port).into_pyobject(py)?.unbind()));
+        }
+        Ok(self.client.as_ref().map(|c| c.clone_ref(py)))
     }
 
     /// The listening address: (host, port), or (path, None) on a Unix socket.
@@ -112,7 +121,7 @@ impl Request {
         if let Some(headers) = &self.headers {
             return Ok(headers.clone_ref(py));
         }
-        let fields = self
+        let mut fields: Vec<Field> = self
             .head
             .headers
             .iter()
@@ -121,6 +130,14 @@ impl Request {
                 (name, f.value.get(&self.buf).to_vec().into_boxed_slice())
             })
             .collect();
+        if let Some(host) = self.forwarded.as_ref().and_then(|f| f.host.as_ref()) {
+            // A trusted proxy's X-Forwarded-Host (or Forwarded host=) is the Host.
+            let value = host.clone().into_boxed_slice();
+            match fields.iter_mut().find(|(n, _)| &**n == b"host") {
+                Some(field) => field.1 = value,
+                None => fields.push((b"host".to_vec().into_boxed_slice(), value)),
+            }
+        }
         let headers = Py::new(py, Headers { fields })?;
         self.headers = Some(headers.clone_ref(py));
         Ok(headers)

@@ -14,18 +14,19 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use pyre_net::{BindAddr, Event, LocalAddr, RequestKey, ServerConfig};
 
 use crate::channel::Channel;
 use crate::psgi::{Request, Responder};
 use crate::scope::{build_scope, server_tuple, ScopeConstants};
+use pyre_net::proxy::{resolve, Forwarded, ProxyTrust};
 
 /// Hashes a packed request key with one multiplication (Fibonacci hashing): keys
 /// are ours, not an attacker's, so SipHash's protection buys nothing on this path.
@@ -64,6 +65,8 @@ pub struct Server {
     runner: Py<PyAny>,
     /// The application speaks PSGI (`app(request, responder)`), not ASGI.
     psgi: bool,
+    /// Whose proxy headers are believed (`--proxy-headers`), or None.
+    proxy: Option<ProxyTrust>,
     pub loop_: Py<PyAny>,
     pub create_future: Py<PyAny>,
     create_task: Py<PyAny>,
@@ -100,6 +103,7 @@ impl Server {
         timeout_header = 10.0, limit_concurrency = None, limit_request_head = 65536,
         limit_request_body = None, read_high_water = 65536, write_high_water = 65536,
         write_low_water = 16384, default_headers = Vec::new(), date_header = true,
+        proxy_headers = true, forwarded_allow_ips = "127.0.0.1",
         protocol_error_log = None, access_log = None
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -120,6 +124,8 @@ impl Server {
         write_low_water: usize,
         default_headers: Vec<(Vec<u8>, Vec<u8>)>,
         date_header: bool,
+        proxy_headers: bool,
+        forwarded_allow_ips: &str,
         protocol_error_log: Option<Py<PyAny>>,
         access_log: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
@@ -154,6 +160,11 @@ impl Server {
         };
         config.limits.max_head_bytes = limit_request_head;
         config.limits.max_body_bytes = limit_request_body;
+        let proxy = if proxy_headers {
+            Some(ProxyTrust::parse(forwarded_allow_ips).map_err(PyValueError::new_err)?)
+        } else {
+            None
+        };
         let net = pyre_net::Server::new(config).map_err(os_error)?;
         let loop_ref = event_loop.bind(py);
         Ok(Server {
@@ -166,6 +177,7 @@ impl Server {
             app,
             runner,
             psgi,
+            proxy,
             create_future: loop_ref.getattr("create_future")?.unbind(),
             create_task: loop_ref.getattr("create_task")?.unbind(),
             eager_task: eager_task_factory(py, loop_ref)?,
@@ -356,14 +368,18 @@ impl Server {
             };
             let (server, client) = address_tuples(py, &core.servers, &mut core.clients, key, &view)?;
             let state = self.state.borrow();
-            build_scope(
+            let scope = build_scope(
                 py,
                 &view,
                 &self.constants,
                 &server,
                 client.as_ref(),
                 state.as_ref().map(|s| s.bind(py)),
-            )?
+            )?;
+            if let Some(forwarded) = self.forwarded(&view) {
+                apply_to_scope(py, &scope, &forwarded)?;
+            }
+            scope
         };
         let logged_scope = self
             .access_log
@@ -391,9 +407,10 @@ impl Server {
             };
             let (server, client) = address_tuples(py, &core.servers, &mut core.clients, key, &view)?;
             let client = client.map(Bound::unbind);
+            let forwarded = self.forwarded(&view);
             Py::new(
                 py,
-                Request::new(channel.clone_ref(py), &view, client, server.unbind()),
+                Request::new(channel.clone_ref(py), &view, client, server.unbind(), forwarded),
             )?
         };
         if self.access_log.is_some() {
@@ -408,6 +425,17 @@ impl Server {
             (self.app.clone_ref(py), request, responder, channel.clone_ref(py)),
         )?;
         self.run_task(py, key, channel, coro)
+    }
+
+    /// What trusted proxies said about this request (see `proxy.rs`). A Unix socket
+    /// peer has no address: it is trusted only with `--forwarded-allow-ips '*'`.
+    fn forwarded(&self, view: &pyre_net::RequestView<'_>) -> Option<Forwarded> {
+        let trust = self.proxy.as_ref()?;
+        if view.peer.is_none() && !trust.trusts_all() {
+            return None;
+        }
+        let peer = view.peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip());
+        resolve(trust, peer, view.head, view.buf)
     }
 
     /// Runs the application's coroutine as an asyncio Task, its channel registered
@@ -451,6 +479,37 @@ fn eager_task_factory(
     kwargs.set_item("loop", event_loop)?;
     kwargs.set_item("eager_start", true)?;
     Ok(Some((task_type.unbind(), kwargs.unbind())))
+}
+
+/// Sets what trusted proxies said on an ASGI scope: `client`, `scheme`, and the
+/// `host` header.
+fn apply_to_scope(py: Python<'_>, scope: &Bound<'_, PyDict>, forwarded: &Forwarded) -> PyResult<()> {
+    if let Some((host, port)) = &forwarded.client {
+        scope.set_item(pyo3::intern!(py, "client"), (host.as_str(), *port))?;
+    }
+    if let Some(scheme) = forwarded.scheme {
+        scope.set_item(pyo3::intern!(py, "scheme"), scheme)?;
+    }
+    if let Some(host) = &forwarded.host {
+        let headers = scope
+            .get_item(pyo3::intern!(py, "headers"))?
+            .ok_or_else(|| PyValueError::new_err("scope without headers"))?;
+        let headers = headers.cast_into::<PyList>()?;
+        let pair = (PyBytes::new(py, b"host"), PyBytes::new(py, host)).into_pyobject(py)?;
+        let mut replaced = false;
+        for (i, item) in headers.iter().enumerate() {
+            let name = item.get_item(0)?;
+            if name.cast::<PyBytes>().is_ok_and(|n| n.as_bytes() == b"host") {
+                headers.set_item(i, &pair)?;
+                replaced = true;
+                break;
+            }
+        }
+        if !replaced {
+            headers.append(pair)?;
+        }
+    }
+    Ok(())
 }
 
 /// The request's `server` tuple (shared per listener) and `client` tuple (cached
