@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.requirements-installed
 # Python files outside the package and tests, linted too (the folders may hold none yet).
 PY_EXTRA := $(wildcard benchmarks/*.py benchmarks/*/*.py examples/*.py examples/*/*.py)
 
-.PHONY: test serve serve-framework build rust-test py-test lint fmt fuzz bench bench-stream bench-codec clean
+.PHONY: test serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz bench bench-stream bench-codec clean
 
 test: build rust-test py-test lint
 	@echo "make test: all Rust and Python tests and checks passed"
@@ -42,6 +42,16 @@ fmt: $(STAMP)
 	cargo fmt --all
 	$(BIN)/ruff format python tests $(PY_EXTRA)
 	$(BIN)/ruff check --fix python tests $(PY_EXTRA)
+
+# A release wheel in dist/. maturin checks the glibc symbols it uses and tags it with
+# the manylinux policy they allow (manylinux_2_34 when built on Debian 12); a wheel for
+# older systems needs an older build machine (a manylinux container or maturin's zig).
+wheel: $(STAMP)
+	$(BIN)/maturin build --release --quiet --out dist
+
+# Builds the wheel, installs it into a fresh venv and serves a request with it.
+wheel-check:
+	scripts/wheel-check.sh
 
 # Builds, then serves the framework example (examples/framework_app) on
 # http://127.0.0.1:8000 until Ctrl+C.
