@@ -32,6 +32,10 @@ pub const DEFAULT_WRITE_HIGH_WATER: usize = 64 * 1024;
 /// ...until the out-buffer has drained below this.
 pub const DEFAULT_WRITE_LOW_WATER: usize = 16 * 1024;
 
+/// Most file bytes sent for one connection before the other connections get their
+/// turn of the loop (sendfile is fast enough to hold the loop for a whole large file).
+pub const DEFAULT_FILE_BYTES_PER_TURN: u64 = 4 << 20;
+
 /// Initial capacity of a connection's read buffer: enough for most request heads.
 pub const INITIAL_READ_BUFFER: usize = 8 * 1024;
 
@@ -55,6 +59,8 @@ pub struct ServerConfig {
     pub write_high_water: usize,
     /// See [`DEFAULT_WRITE_LOW_WATER`].
     pub write_low_water: usize,
+    /// See [`DEFAULT_FILE_BYTES_PER_TURN`].
+    pub file_bytes_per_turn: u64,
     /// Fields added to every response whose application did not set a field of the
     /// same name (`--header`, `--server-header`).
     pub default_headers: Vec<(Vec<u8>, Vec<u8>)>,
@@ -74,6 +80,7 @@ impl Default for ServerConfig {
             read_high_water: DEFAULT_READ_HIGH_WATER,
             write_high_water: DEFAULT_WRITE_HIGH_WATER,
             write_low_water: DEFAULT_WRITE_LOW_WATER,
+            file_bytes_per_turn: DEFAULT_FILE_BYTES_PER_TURN,
             default_headers: Vec::new(),
             date_header: true,
             report_protocol_errors: false,

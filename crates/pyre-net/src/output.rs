@@ -62,7 +62,7 @@ pub fn write_through(conn: &mut Connection, data: &[u8], tail: &[u8]) -> Written
     if data.len() + tail.len() <= COPY_MAX {
         // Small pieces: one copy and a plain write() cost less than a writev().
         append(conn, data, tail);
-        return write_out(conn);
+        return write_out(conn, u64::MAX);
     }
     let written = {
         let pending = &conn.write_buf[conn.write_pos..];
@@ -95,7 +95,7 @@ pub fn write_through(conn: &mut Connection, data: &[u8], tail: &[u8]) -> Written
     if conn.pending_write() == 0 {
         Written::All
     } else {
-        write_out(conn)
+        write_out(conn, u64::MAX)
     }
 }
 
@@ -111,9 +111,9 @@ pub fn append(conn: &mut Connection, data: &[u8], tail: &[u8]) {
 }
 
 /// Writes the out-buffer, then the pending file, until both are out, the kernel
-/// refuses more, or [`FILE_BYTES_PER_TURN`] file bytes went out (so that one fast
-/// download cannot hold the loop while other connections wait).
-pub fn write_out(conn: &mut Connection) -> Written {
+/// refuses more, or `turn` file bytes went out (so that one fast download cannot
+/// hold the loop while other connections wait).
+pub fn write_out(conn: &mut Connection, turn: u64) -> Written {
     let mut file_bytes = 0;
     loop {
         while conn.write_pos < conn.write_buf.len() {
@@ -130,11 +130,11 @@ pub fn write_out(conn: &mut Connection) -> Written {
         let Some(job) = conn.file.as_mut() else {
             return Written::All;
         };
-        if file_bytes >= FILE_BYTES_PER_TURN {
+        if file_bytes >= turn {
             return Written::Yielded;
         }
         let before = job.remaining;
-        match send_file_part(conn.stream.raw_fd(), job, FILE_BYTES_PER_TURN) {
+        match send_file_part(conn.stream.raw_fd(), job, turn) {
             FilePart::Sent => file_bytes += before - job.remaining,
             FilePart::Blocked => return Written::Blocked,
             FilePart::Failed => return Written::Failed,
@@ -153,9 +153,6 @@ enum FilePart {
     Blocked,
     Failed,
 }
-
-/// Most file bytes sent for one connection before the others get their turn.
-pub const FILE_BYTES_PER_TURN: u64 = 4 << 20;
 
 /// One non-blocking `sendfile(2)` of the job's next bytes.
 #[cfg(target_os = "linux")]

@@ -489,7 +489,7 @@ impl Server {
     /// Returns false when the socket failed and the connection was closed.
     fn flush(&mut self, id: usize) -> bool {
         let had_file = self.conns[id].file.is_some();
-        let written = output::write_out(&mut self.conns[id]);
+        let written = output::write_out(&mut self.conns[id], self.config.file_bytes_per_turn);
         self.settle(id, written, had_file)
     }
 
