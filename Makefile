@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.requirements-installed
 # Python files outside the package and tests, linted too (the folders may hold none yet).
 PY_EXTRA := $(wildcard benchmarks/*.py benchmarks/*/*.py examples/*.py examples/*/*.py)
 
-.PHONY: test serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz bench bench-stream bench-codec clean
+.PHONY: test test-deps serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz bench bench-stream bench-codec clean
 
 test: build rust-test py-test lint
 	@echo "make test: all Rust and Python tests and checks passed"
@@ -29,7 +29,11 @@ rust-test:
 	cargo test --workspace --all-targets
 	cargo test --workspace --doc
 
-py-test: build
+# System packages some tests need (Debian's nginx), installed when missing.
+test-deps:
+	scripts/test-deps.sh
+
+py-test: build test-deps
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

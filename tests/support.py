@@ -83,6 +83,17 @@ def serve(
         yield server
 
 
+UDS_READY = re.compile(r"Pyre running on unix socket ")
+
+
+@contextlib.contextmanager
+def serve_uds(app: str, path: Path, *args: str, tmp: Path) -> Iterator[ServerProcess]:
+    """Pyre serving ``app`` on a Unix domain socket at ``path``."""
+    command = [sys.executable, "-m", "pyre", app, "--uds", str(path), *args]
+    with serve_command(command, UDS_READY, tmp=tmp) as server:
+        yield server
+
+
 UVICORN_READY = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
 
@@ -116,7 +127,8 @@ def serve_command(
             server.lines.append(line.rstrip("\n"))
             match = ready_line.search(line)
             if match:
-                server.port = int(match.group(1))
+                # A TCP server names its port; a Unix socket server has none (-1).
+                server.port = int(match.group(1)) if match.lastindex else -1
                 ready.set()
         ready.set()
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# System packages the test suite needs, installed when missing (make test runs this):
+# Debian's nginx (nginx-light), the reverse proxy in tests/test_nginx_proxy.py.
+set -euo pipefail
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "test-deps.sh: need root or sudo to run: $*" >&2
+        return 1
+    fi
+}
+
+if ! command -v nginx >/dev/null 2>&1 && ! [ -x /usr/sbin/nginx ]; then
+    echo "test-deps.sh: installing nginx-light"
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null; then
+        as_root apt-get update -q >/dev/null
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null
+    fi
+fi
