@@ -55,6 +55,13 @@ def build_config(**cli_kwargs: Any) -> Config:
 @_option("--fd", field="fd", type=int, help="Serve on this already listening file descriptor.")
 @_option("--backlog", field="backlog", type=int, help="listen() backlog.")
 @_option(
+    "--workers",
+    field="workers",
+    type=int,
+    envvar=["PYRE_WORKERS", "WEB_CONCURRENCY"],
+    help="Worker processes (also read from WEB_CONCURRENCY); they share one listener.",
+)
+@_option(
     "--interface",
     field="interface",
     type=click.Choice(INTERFACES),

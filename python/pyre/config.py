@@ -76,6 +76,8 @@ class Config:
     fd: int | None = None
     """An already bound and listening socket's file descriptor, instead of host and port."""
     backlog: int = 2048
+    workers: int = 1
+    """Worker processes; more than one runs them under a supervisor (pyre.supervisor)."""
     interface: Literal["auto", "asgi", "psgi"] = "auto"
     loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     lifespan: Literal["auto", "on", "off"] = "auto"
@@ -127,6 +129,7 @@ class Config:
         if self.uds is not None and self.fd is not None:
             raise ConfigError(("uds", "fd"), "only one of uds and fd may be given")
         self.backlog = _check_int(self, "backlog", minimum=1)
+        self.workers = _check_int(self, "workers", minimum=1)
         _check_choice(self, "interface", INTERFACES)
         _check_choice(self, "loop", LOOPS)
         _check_choice(self, "lifespan", LIFESPANS)

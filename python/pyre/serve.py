@@ -36,6 +36,10 @@ CANCEL_UNWIND_SECONDS = 2.0
 
 def run_config(config: Config) -> int:
     """Serves until a signal stops it; returns the process exit status."""
+    if config.workers > 1:
+        from pyre.supervisor import run_workers
+
+        return run_workers(config)
     config.configure_logging()
     loop = config.event_loop_factory()()
     asyncio.set_event_loop(loop)
