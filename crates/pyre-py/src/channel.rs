@@ -438,20 +438,7 @@ impl Channel {
             self.write_head(py, body_len)?;
             self.state = SendState::Body;
         }
-        let result = self
-            .server
-            .borrow(py)
-            .core
-            .borrow_mut()
-            .net
-            .send_body(self.key, data, !completes);
-        let flow = match result {
-            Ok(flow) => flow,
-            Err(e) => {
-                self.state = SendState::Done;
-                return Err(Self::send_error(e));
-            }
-        };
+        let flow = self.net_call(py, |net, key| net.send_body(key, data, !completes))?;
         if !more && self.trailers_expected {
             self.state = SendState::Trailers;
         }
@@ -489,18 +476,28 @@ impl Channel {
             return Ok(());
         }
         let trailers = std::mem::take(&mut self.trailers);
-        let result = self
-            .server
-            .borrow(py)
-            .core
-            .borrow_mut()
-            .net
-            .send_trailers(self.key, trailers);
-        if let Err(e) = result {
-            self.state = SendState::Done;
-            return Err(Self::send_error(e));
-        }
+        self.end_with_trailers(py, trailers)
+    }
+
+    /// Completes the body with trailer fields (dropped unless the request said
+    /// `TE: trailers`).
+    fn end_with_trailers(&mut self, py: Python<'_>, trailers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<()> {
+        self.net_call(py, |net, key| net.send_trailers(key, trailers))?;
         self.complete(py)
+    }
+
+    /// Calls the runtime for this request. An error means nothing more can be sent:
+    /// the response is over, and the error becomes the Python exception.
+    fn net_call<T>(
+        &mut self,
+        py: Python<'_>,
+        call: impl FnOnce(&mut pyre_net::Server, RequestKey) -> Result<T, SendError>,
+    ) -> PyResult<T> {
+        let result = call(&mut self.server.borrow(py).core.borrow_mut().net, self.key);
+        result.map_err(|e| {
+            self.state = SendState::Done;
+            Self::send_error(e)
+        })
     }
 
     /// `http.response.pathsend`: the body is the file at `path`, sent with
@@ -521,20 +518,7 @@ impl Channel {
     /// Sends `count` bytes of an opened file from `offset` as the whole body (the
     /// head is written); the response is complete for the application.
     fn send_opened_file(&mut self, py: Python<'_>, file: File, offset: u64, count: u64) -> PyResult<Flow> {
-        let result = self
-            .server
-            .borrow(py)
-            .core
-            .borrow_mut()
-            .net
-            .send_file(self.key, file, offset, count);
-        let flow = match result {
-            Ok(flow) => flow,
-            Err(e) => {
-                self.state = SendState::Done;
-                return Err(Self::send_error(e));
-            }
-        };
+        let flow = self.net_call(py, |net, key| net.send_file(key, file, offset, count))?;
         self.complete(py)?;
         Ok(flow)
     }
@@ -747,20 +731,7 @@ impl Channel {
             None => {
                 self.write_body(py, &[], false)?;
             }
-            Some(fields) => {
-                let result = self
-                    .server
-                    .borrow(py)
-                    .core
-                    .borrow_mut()
-                    .net
-                    .send_trailers(self.key, fields);
-                if let Err(e) = result {
-                    self.state = SendState::Done;
-                    return Err(Self::send_error(e));
-                }
-                self.complete(py)?;
-            }
+            Some(fields) => self.end_with_trailers(py, fields)?,
         }
         self.done_future(py).map(Bound::unbind)
     }

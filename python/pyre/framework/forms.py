@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from pyre.framework.datastructures import MultiDict
 from pyre.framework.exceptions import HTTPException
 
 SPOOL_MAX = 1024 * 1024
@@ -60,30 +61,9 @@ class UploadFile:
         return f"UploadFile({self.filename!r}, {self.content_type!r}, size={self.size})"
 
 
-class FormData(Mapping[str, Any]):
+class FormData(MultiDict):
     """Form fields (``str``) and files (:class:`UploadFile`): ``form["a"]`` is the
     first value, ``form.getlist("a")`` all of them in order."""
-
-    def __init__(self, items: list[tuple[str, Any]]) -> None:
-        self._items = items
-
-    def __getitem__(self, key: str) -> Any:
-        for name, value in self._items:
-            if name == key:
-                return value
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(dict.fromkeys(name for name, _ in self._items))
-
-    def __len__(self) -> int:
-        return len(dict.fromkeys(name for name, _ in self._items))
-
-    def getlist(self, key: str) -> list[Any]:
-        return [value for name, value in self._items if name == key]
-
-    def multi_items(self) -> list[tuple[str, Any]]:
-        return list(self._items)
 
     async def close(self) -> None:
         """Closes the uploaded files (their temporary files are deleted)."""

@@ -12,39 +12,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from pyre._core import ClientDisconnected
+from pyre.framework.datastructures import MultiDict
 from pyre.framework.forms import FormData, parse_form
 
 if TYPE_CHECKING:
     from pyre.framework.app import App
 
 
-class QueryParams(Mapping[str, str]):
+class QueryParams(MultiDict):
     """The query string's parameters: ``query["a"]`` is the first value of ``a``,
     ``query.getlist("a")`` every value, in order."""
 
     def __init__(self, raw: bytes) -> None:
-        self._items = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
-
-    def __getitem__(self, key: str) -> str:
-        for name, value in self._items:
-            if name == key:
-                return value
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(dict.fromkeys(name for name, _ in self._items))
-
-    def __len__(self) -> int:
-        return len(dict.fromkeys(name for name, _ in self._items))
-
-    def getlist(self, key: str) -> list[str]:
-        return [value for name, value in self._items if name == key]
-
-    def multi_items(self) -> list[tuple[str, str]]:
-        return list(self._items)
-
-    def __repr__(self) -> str:
-        return f"QueryParams({self._items!r})"
+        super().__init__(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
 
 
 class Headers:
@@ -211,10 +191,25 @@ class Request:
         self.method: str = source.method
         self.path: str = source.path
         self.path_params = path_params
-        self.state = SimpleNamespace()
-        self.body = Body(source)
+        self._state: SimpleNamespace | None = None
+        self._body: Body | None = None
         self._query: QueryParams | None = None
         self._cookies: dict[str, str] | None = None
+
+    @property
+    def state(self) -> SimpleNamespace:
+        """A namespace for this request's own data (middleware to handler), made on
+        first use."""
+        if self._state is None:
+            self._state = SimpleNamespace()
+        return self._state
+
+    @property
+    def body(self) -> Body:
+        """The request body (see :class:`Body`)."""
+        if self._body is None:
+            self._body = Body(self._source)
+        return self._body
 
     @property
     def headers(self) -> Any:
