@@ -71,9 +71,11 @@ class Server:
         """Sweeps deadlines (keep-alive, header timeout); call about once a second."""
     def begin_shutdown(self) -> None:
         """Stops accepting and closes idle connections; in-flight requests finish."""
-    def close_all(self) -> list[Any]:
-        """Closes every connection, cancels the tasks of requests still running and
-        returns them."""
+    def cancel_all(self) -> list[Any]:
+        """Cancels the tasks of requests still running and returns them (their
+        connections stay open while they unwind)."""
+    def close_connections(self) -> None:
+        """Closes every connection at once (the end of a shutdown)."""
 
 @final
 class Channel:

@@ -123,11 +123,13 @@ async def serve(
             await asyncio.sleep(0.02)
         if server.active_tasks:
             logger.warning("Cancelling %d request(s) still running", server.active_tasks)
-        cancelled = server.close_all()
+        # Cancel what still runs while its connections are open, so it unwinds with
+        # CancelledError (finally blocks, a framework's task groups) rather than a
+        # send failing on a closed socket; bounded. Then close every connection.
+        cancelled = server.cancel_all()
         if cancelled:
-            # Let cancelled requests unwind (their finally blocks, a framework's
-            # task groups) before lifespan shutdown; bounded.
             await asyncio.wait(cancelled, timeout=CANCEL_UNWIND_SECONDS)
+        server.close_connections()
     finally:
         tick_handle.cancel()
         loop.remove_reader(fd)

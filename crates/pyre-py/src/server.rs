@@ -265,13 +265,18 @@ impl Server {
         self.core.borrow_mut().net.begin_shutdown();
     }
 
-    /// Closes every connection and cancels the tasks of requests still running;
-    /// returns those tasks, for the caller to wait on while they unwind.
-    fn close_all(slf: &Bound<'_, Self>) -> PyResult<Vec<Py<PyAny>>> {
+    /// Cancels the tasks of requests still running and returns them; their
+    /// connections stay open, so that they unwind with a clean CancelledError rather
+    /// than failing on a closed socket (a send that races the cancellation).
+    fn cancel_all(slf: &Bound<'_, Self>) -> PyResult<Vec<Py<PyAny>>> {
         let this = slf.borrow();
-        this.core.borrow_mut().net.close_all();
-        this.dispatch_events(slf)?;
-        let channels: Vec<Py<Channel>> = this.core.borrow_mut().channels.drain().map(|(_, c)| c).collect();
+        let channels: Vec<Py<Channel>> = this
+            .core
+            .borrow()
+            .channels
+            .values()
+            .map(|c| c.clone_ref(slf.py()))
+            .collect();
         let mut tasks = Vec::with_capacity(channels.len());
         for channel in channels {
             if let Some(task) = channel.bind(slf.py()).borrow().cancel_task()? {
@@ -279,6 +284,16 @@ impl Server {
             }
         }
         Ok(tasks)
+    }
+
+    /// Closes every connection at once (after `cancel_all`, at the end of a
+    /// shutdown) and forgets the requests' channels.
+    fn close_connections(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let this = slf.borrow();
+        this.core.borrow_mut().net.close_all();
+        this.dispatch_events(slf)?;
+        this.core.borrow_mut().channels.clear();
+        Ok(())
     }
 }
 
