@@ -35,6 +35,7 @@ class ServerProcess:
     port: int
     calls_file: Path
     lines: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -43,6 +44,18 @@ class ServerProcess:
     @property
     def log(self) -> str:
         return "\n".join(self.lines)
+
+    def wait_for_log(self, text: str, timeout: float = 5.0) -> str:
+        """The first output line containing ``text``, waiting for the reader thread to
+        collect it (output arrives asynchronously through a pipe)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in list(self.lines):
+                if text in line:
+                    return line
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{text!r} not logged within {timeout}s:\n{self.log}")
+            time.sleep(0.02)
 
     def calls(self) -> list[str]:
         if not self.calls_file.exists():
@@ -54,11 +67,14 @@ class ServerProcess:
         if self.process.poll() is None:
             self.process.send_signal(sig)
         try:
-            return self.process.wait(timeout)
+            status = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
             raise AssertionError(f"server did not stop within {timeout}s\n{self.log}") from None
+        if self.reader is not None:
+            self.reader.join(5)  # so that the log is complete once stop() returns
+        return status
 
 
 def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
@@ -133,6 +149,7 @@ def serve_command(
         ready.set()
 
     reader = threading.Thread(target=pump, daemon=True)
+    server.reader = reader
     reader.start()
     if not ready.wait(START_TIMEOUT) or server.port == 0:
         process.kill()
@@ -142,7 +159,6 @@ def serve_command(
         yield server
     finally:
         server.stop()
-        reader.join(5)
 
 
 def connect(port: int, timeout: float = 5.0) -> socket.socket:

@@ -65,16 +65,6 @@ def send_and_read(port: int, data: bytes, timeout: float = 5.0) -> bytes:
             raise AssertionError(f"server neither answered nor closed within {timeout}s") from None
 
 
-def wait_for_log(server: ServerProcess, text: str, timeout: float = 5.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in list(server.lines):
-            if text in line:
-                return line
-        time.sleep(0.02)
-    raise AssertionError(f"{text!r} not logged within {timeout}s:\n{server.log}")
-
-
 @dataclass(frozen=True)
 class Malformed:
     id: str
@@ -265,7 +255,7 @@ def test_malformed_request_is_refused(case: Malformed, start: Callable[..., Serv
     # Exactly one response, then EOF (read_until_closed returned).
     assert data.count(b"HTTP/1.1 ") == 1, data[:300]
     assert server.calls() == []
-    line = wait_for_log(server, "refused request")
+    line = server.wait_for_log("refused request")
     assert f"refused request: {case.status} " in line, line
 
 
@@ -275,7 +265,7 @@ def test_refusal_logged_at_debug_with_reason_and_peer(probe: ServerProcess) -> N
         local_port = sock.getsockname()[1]
         data = read_until_closed(sock)
     assert parse_response(data).status == 400
-    line = wait_for_log(probe, "refused request")
+    line = probe.wait_for_log("refused request")
     assert "DEBUG" in line, line
     assert "400" in line and "missing Host header" in line, line
     assert f"127.0.0.1:{local_port}" in line, line
@@ -291,7 +281,7 @@ def test_refusal_not_logged_at_info(tmp_path: Path) -> None:
             server.port, b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
         )
         assert parse_response(data).status == 200
-        wait_for_log(server, "/x")
+        server.wait_for_log("/x")
         assert "refused request" not in server.log
 
 

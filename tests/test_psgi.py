@@ -249,7 +249,7 @@ def test_error_before_responding_is_500_and_the_connection_lives(server: ServerP
     with httpx.Client(base_url=server.url) as client:
         assert client.get("/error/before").status_code == 500
         assert client.get("/str").text == "héllo"
-    assert "Exception in PSGI application" in server.log
+    server.wait_for_log("Exception in PSGI application")
 
 
 def test_error_after_start_closes_the_connection(server: ServerProcess) -> None:
