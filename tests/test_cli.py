@@ -101,6 +101,8 @@ def test_defaults(serve: FakeServe) -> None:
         (["--header", "X-A: 1", "--header", "X-B:2"], "headers", ["X-A: 1", "X-B: 2"]),
         (["--server-header"], "server_header", True),
         (["--workers", "3"], "workers", 3),
+        (["--max-requests", "1000"], "max_requests", 1000),
+        (["--max-requests-jitter", "50"], "max_requests_jitter", 50),
         (["--no-proxy-headers"], "proxy_headers", False),
         (["--forwarded-allow-ips", "10.0.0.0/8,*"], "forwarded_allow_ips", "10.0.0.0/8,*"),
         (["--no-date-header"], "date_header", False),

@@ -62,6 +62,19 @@ def build_config(**cli_kwargs: Any) -> Config:
     help="Worker processes (also read from WEB_CONCURRENCY); they share one listener.",
 )
 @_option(
+    "--max-requests",
+    field="max_requests",
+    type=int,
+    help="Replace a worker (gracefully, its successor started first) after this many"
+    " requests. Default: never.",
+)
+@_option(
+    "--max-requests-jitter",
+    field="max_requests_jitter",
+    type=int,
+    help="Add a random 0..N to --max-requests per worker, so they do not all restart at once.",
+)
+@_option(
     "--interface",
     field="interface",
     type=click.Choice(INTERFACES),

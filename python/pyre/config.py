@@ -78,6 +78,12 @@ class Config:
     backlog: int = 2048
     workers: int = 1
     """Worker processes; more than one runs them under a supervisor (pyre.supervisor)."""
+    max_requests: int | None = None
+    """Replace a worker once it has received this many requests (a supervisor runs
+    even with one worker); ``None``: never."""
+    max_requests_jitter: int = 0
+    """Up to this many requests more, chosen at random per worker, so that workers
+    are not all replaced at once."""
     interface: Literal["auto", "asgi", "psgi"] = "auto"
     loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     lifespan: Literal["auto", "on", "off"] = "auto"
@@ -130,6 +136,9 @@ class Config:
             raise ConfigError(("uds", "fd"), "only one of uds and fd may be given")
         self.backlog = _check_int(self, "backlog", minimum=1)
         self.workers = _check_int(self, "workers", minimum=1)
+        if self.max_requests is not None:
+            self.max_requests = _check_int(self, "max_requests", minimum=1)
+        self.max_requests_jitter = _check_int(self, "max_requests_jitter", minimum=0)
         _check_choice(self, "interface", INTERFACES)
         _check_choice(self, "loop", LOOPS)
         _check_choice(self, "lifespan", LIFESPANS)
