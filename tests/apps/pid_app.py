@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from urllib.parse import parse_qs
 from typing import Any
+from urllib.parse import parse_qs
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
