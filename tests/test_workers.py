@@ -153,3 +153,45 @@ def test_max_requests_recycles_workers_under_load(tmp_path: Path) -> None:
         assert len(retired) >= 2, load.summary()
         assert all(n >= 150 for n in retired.values()), load.summary()
         server.wait_for_log("served its --max-requests; replacing it")
+
+
+APP_V1 = """
+import os
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"VERSION " + str(os.getpid()).encode()})
+"""
+
+
+def test_sighup_deploys_new_code_and_keeps_the_old_workers_when_it_does_not_start(
+    tmp_path: Path,
+) -> None:
+    app_file = tmp_path / "deployed_app.py"
+    app_file.write_text(APP_V1.replace("VERSION", "v1"))
+    command = [
+        sys.executable, "-m", "pyre", "deployed_app:app", "--app-dir", str(tmp_path),
+        "--host", "127.0.0.1", "--port", "0", "--workers", "2", "--lifespan", "off",
+    ]  # fmt: skip
+    with serve_command(command, SUPERVISOR_READY, tmp=tmp_path) as server:
+        pid = server.process.pid
+        first = wait_for(lambda: len(children(pid)) == 2 and children(pid))
+        assert httpx.get(server.url, timeout=5).text.startswith("v1 ")
+        # A broken deploy: the successor fails to import; the old workers stay.
+        app_file.write_text("raise RuntimeError('broken deploy')\n")
+        os.kill(pid, signal.SIGHUP)
+        server.wait_for_log("did not start; keeping worker", timeout=15)
+        assert children(pid) == first
+        assert httpx.get(server.url, timeout=5).text.startswith("v1 ")
+        # A good deploy: every worker is replaced and serves the new code (a body of
+        # another length, so a cached bytecode file of the same second cannot match).
+        app_file.write_text(APP_V1.replace("VERSION", "v2.0"))
+        os.kill(pid, signal.SIGHUP)
+        second = wait_for(
+            lambda: (c := children(pid)) and len(c) == 2 and not (c & first) and c, 30
+        )
+        answers = {httpx.get(server.url, timeout=5).text for _ in range(10)}
+        assert all(a.startswith("v2.0 ") and int(a.split()[1]) in second for a in answers)
+        assert server.stop(signal.SIGTERM) == 0
