@@ -5,10 +5,12 @@ under load without failing or refusing one; --max-requests recycles workers."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -195,3 +197,30 @@ def test_sighup_deploys_new_code_and_keeps_the_old_workers_when_it_does_not_star
         answers = {httpx.get(server.url, timeout=5).text for _ in range(10)}
         assert all(a.startswith("v2.0 ") and int(a.split()[1]) in second for a in answers)
         assert server.stop(signal.SIGTERM) == 0
+
+
+def test_a_second_sigint_stops_the_workers_at_once(tmp_path: Path) -> None:
+    with supervisor(tmp_path, 2) as server:
+        pid = server.process.pid
+        workers = wait_for(lambda: len(children(pid)) == 2 and children(pid))
+
+        # A request that would hold the graceful drain for 60 s.
+        def hold() -> None:
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(f"{server.url}/?sleep=60", timeout=30)
+
+        threading.Thread(target=hold, daemon=True).start()
+        time.sleep(0.5)  # for the request to reach a worker
+        server.process.send_signal(signal.SIGINT)
+        server.wait_for_log("Stopping 2 workers")
+        assert server.process.poll() is None  # still draining
+        assert server.stop(signal.SIGINT, timeout=10) == 0
+        assert not any(_alive(w) for w in workers)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
