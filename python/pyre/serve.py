@@ -36,6 +36,10 @@ CANCEL_UNWIND_SECONDS = 2.0
 
 def run_config(config: Config) -> int:
     """Serves until a signal stops it; returns the process exit status."""
+    if config.reload:
+        from pyre.reload import run_reload
+
+        return run_reload(config)
     if config.workers > 1:
         from pyre.supervisor import run_workers
 
