@@ -95,6 +95,35 @@ def build_config(**cli_kwargs: Any) -> Config:
 )
 @_option("--app-dir", field="app_dir", help="Directory put first on sys.path to import APP.")
 @_option(
+    "--reload",
+    field="reload",
+    is_flag=True,
+    help="Restart the server when watched files change (development; needs watchfiles).",
+)
+@click.option(
+    "--reload-dir",
+    "reload_dirs",
+    multiple=True,
+    type=click.Path(),  # a Path: the environment variable is split on os.pathsep
+    show_envvar=True,
+    help="Directory to watch with --reload (repeatable). Default: the current directory.",
+)
+@click.option(
+    "--reload-include",
+    "reload_includes",
+    multiple=True,
+    show_envvar=True,
+    help="Glob of files whose changes reload, besides *.py (repeatable).",
+)
+@click.option(
+    "--reload-exclude",
+    "reload_excludes",
+    multiple=True,
+    show_envvar=True,
+    help="Glob of files (or a directory) whose changes never reload, besides"
+    " .*, .py[cod], .sw.* and ~* (repeatable).",
+)
+@_option(
     "--timeout-keep-alive",
     field="timeout_keep_alive",
     type=float,
@@ -206,8 +235,21 @@ def main(**cli_kwargs: Any) -> None:
     try:
         config = build_config(**cli_kwargs)
     except ConfigError as exc:
-        hints = ["--" + field.replace("_", "-") for field in exc.fields if field != "app"]
+        options = {p.name: p.opts[0] for p in click.get_current_context().command.params}
+        hints = [
+            options.get(field, "--" + field.replace("_", "-"))
+            for field in exc.fields
+            if field != "app"
+        ]
         raise click.BadParameter(exc.reason, param_hint=hints or "APP") from None
+    if not config.reload and (
+        config.reload_dirs or config.reload_includes or config.reload_excludes
+    ):
+        click.echo(
+            "Warning: --reload-dir, --reload-include and --reload-exclude take effect"
+            " only with --reload.",
+            err=True,
+        )
 
     from pyre import serve
 

@@ -65,6 +65,10 @@ def run_config(
 
     Several workers, or ``max_requests``, run under a supervisor (pyre.supervisor),
     whose workers call this again with ``supervised=True``."""
+    if config.reload and not supervised:
+        from pyre.reload import run_reload
+
+        return run_reload(config)
     if not supervised and (config.workers > 1 or config.max_requests is not None):
         from pyre.supervisor import run_workers
 
