@@ -293,7 +293,7 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def _cmdline(pid: int) -> bytes | None:
+def cmdline(pid: int) -> bytes | None:
     """A process's command line, or None once it is gone (or a zombie)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -307,7 +307,7 @@ def _cmdline(pid: int) -> bytes | None:
 def kill_leftovers(processes: dict[int, bytes | None]) -> list[int]:
     """SIGKILLs the processes (pid: command line when seen) still running with the
     same command line; returns their pids."""
-    left = [pid for pid, cmd in processes.items() if cmd and _cmdline(pid) == cmd]
+    left = [pid for pid, cmd in processes.items() if cmd and cmdline(pid) == cmd]
     for pid in left:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
@@ -320,7 +320,7 @@ def stop_server(proc: subprocess.Popen[bytes], timeout: float) -> None:
     Descendants in other process groups (Pyre's supervised workers each have their
     own) are noted before the signal; any still running once the server has exited
     are killed too and reported, so nothing is left behind."""
-    children = {pid: _cmdline(pid) for pid in descendants(proc.pid)}
+    children = {pid: cmdline(pid) for pid in descendants(proc.pid)}
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGINT)
@@ -583,7 +583,7 @@ def table_notes(names: list[str], settings: Settings) -> list[str]:
             f"note: {name} runs {target.workers} workers {where}, so wrk (CPU "
             f"{settings.client_cpu}) shares a core with a worker; the other servers run on "
             f"CPU {settings.server_cpu} alone. On 2 cores that is the honest "
-            f"configuration, and {name} / pyre stays well under {target.workers}x."
+            f"configuration; wrk's CPU time comes out of the workers'."
         )
     return notes
 
@@ -769,9 +769,7 @@ def main(argv: list[str] | None = None) -> int:
             "client_cpu": client_cpu,
             "apps": {name: f"{TARGETS[name].app} {TARGETS[name].path}" for name in args.servers},
             "workers": {name: TARGETS[name].workers for name in args.servers},
-            "server_cpus": {
-                name: server_cpus(settings, TARGETS[name]) for name in args.servers
-            },
+            "server_cpus": {name: server_cpus(settings, TARGETS[name]) for name in args.servers},
             "notes": notes,
         },
         "versions": versions,

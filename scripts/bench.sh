@@ -5,6 +5,8 @@
 #        scripts/bench.sh --servers uvicorn,granian --duration 5 --warmup 2
 #        scripts/bench.sh --stream [stream.py options]   (make bench-stream: the
 #        streaming benchmark, benchmarks/stream.py, with nginx and curl)
+#        scripts/bench.sh --balance [balance.py options]   (make bench-balance: two
+#        workers, shared listener vs SO_REUSEPORT, benchmarks/balance.py)
 #
 # 1. installs wrk (or, with --stream, nginx-light and curl) if missing (apt-get, as
 #    root directly, else through sudo);
@@ -14,8 +16,8 @@
 # 3. builds Pyre from the working tree in release mode (pip install ., maturin) into
 #    .venv-bench, unless --servers leaves pyre out; a failed build is reported and the
 #    peers are still measured (run.py then reports Pyre as unavailable);
-# 4. runs .venv-bench/bin/python benchmarks/run.py (or stream.py) with the arguments
-#    given here.
+# 4. runs .venv-bench/bin/python benchmarks/run.py (or stream.py, balance.py) with the
+#    arguments given here.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,6 +42,10 @@ if [ "${1:-}" = "--stream" ]; then
     shift
     script=benchmarks/stream.py
     tools=(nginx curl taskset)
+elif [ "${1:-}" = "--balance" ]; then
+    shift
+    script=benchmarks/balance.py
+    tools=(wrk)
 fi
 
 for tool in "${tools[@]}"; do
