@@ -7,7 +7,8 @@ apps/hello_psgi.py) and granian's RSGI (``granian-rsgi``, apps/hello_rsgi.py). F
 server: start it on 127.0.0.1 and a free port, wait until it answers, check the
 response, warm up, measure, stop it. Results are printed as a table with the ratios
 from this same run (pyre / uvicorn, pyre / granian, pyre-psgi / granian-rsgi,
-pyre-psgi / pyre), and written to benchmarks/results/ as JSON and a
+pyre-psgi / pyre, pyre-access-log / pyre: the same hello world with an access line
+per request written to the server's log file), and written to benchmarks/results/ as JSON and a
 PNG bar chart (plus latest.json / latest.png).
 
 Run it through ``make bench`` (scripts/bench.sh), which prepares .venv-bench with the
@@ -58,6 +59,7 @@ class Target:
     path: str = "/"
     json_body: Any = None  # a JSON answer (compared parsed), else the hello text
     interface: str = "asgi"  # granian's --interface
+    access_log: bool = False  # pyre only: log every request (to the log file)
 
     def check(self, content_type: str, body: bytes) -> str | None:
         """Why the answer is wrong, or None."""
@@ -83,6 +85,9 @@ def _user(program: str, app: str) -> Target:
 TARGETS = {
     # Hello world, ASGI everywhere.
     "pyre": Target("pyre", APP),
+    # The same with the access log on, a line per request into the server's log file:
+    # what the access log costs.
+    "pyre-access-log": Target("pyre", APP, access_log=True),
     "uvicorn": Target("uvicorn", APP),
     "granian": Target("granian", APP),
     # Hello world on the native interfaces: Pyre's PSGI and granian's RSGI.
@@ -108,6 +113,7 @@ RATIOS = (
     ("pyre", "granian"),
     ("pyre-psgi", "granian-rsgi"),
     ("pyre-psgi", "pyre"),
+    ("pyre-access-log", "pyre"),
     ("framework", "fastapi-uvicorn"),
     ("framework", "starlette-pyre"),
     ("starlette-pyre", "starlette-uvicorn"),
@@ -134,9 +140,11 @@ def server_command(name: str, port: int, app: str | None = None) -> list[str]:
             host,
             "--port",
             str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
+            *(
+                ("--access-log", "--log-level", "info")
+                if target.access_log
+                else ("--no-access-log", "--log-level", "warning")
+            ),
         ]
     if program == "uvicorn":
         return [
@@ -517,6 +525,7 @@ def write_chart(path: Path, outcomes: dict[str, Outcome], title: str) -> bool:
     palette = {
         "pyre": "#d9480f",
         "pyre-psgi": "#f76707",
+        "pyre-access-log": "#ff922b",
         "uvicorn": "#1c7ed6",
         "granian": "#37b24d",
         "granian-rsgi": "#74b816",
