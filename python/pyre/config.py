@@ -25,6 +25,7 @@ from pyre._logging import (
     ERROR_LOGGER,
     LOG_FORMATS,
     TRACE_LOG_LEVEL,
+    JsonFormatter,
     LevelPrefixFormatter,
     configure_logging,
     load_log_config,
@@ -42,6 +43,7 @@ __all__ = [
     "TRACE_LOG_LEVEL",
     "Config",
     "ConfigError",
+    "JsonFormatter",
     "LevelPrefixFormatter",
 ]
 

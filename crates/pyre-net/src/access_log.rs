@@ -566,7 +566,10 @@ mod tests {
             assert_eq!(AccessFormat::compile(spec).unwrap_err(), *error, "{spec}");
         }
         let message = FormatError::UnknownField("nope".into()).to_string();
-        assert!(message.contains("{nope}") && message.contains("http_version"), "{message}");
+        assert!(
+            message.contains("{nope}") && message.contains("http_version"),
+            "{message}"
+        );
     }
 
     #[test]

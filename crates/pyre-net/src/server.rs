@@ -975,7 +975,9 @@ impl Server {
     /// Adds the access log line of the response just completed on `id` (its head is
     /// still in the read buffer).
     fn log_response(&mut self, id: usize) {
-        let Some(log) = self.access_log.as_mut() else { return };
+        let Some(log) = self.access_log.as_mut() else {
+            return;
+        };
         let conn = &self.conns[id];
         let Some(head) = conn.head.as_ref() else { return };
         let buf = &conn.read_buf;

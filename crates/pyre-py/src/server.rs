@@ -429,12 +429,16 @@ impl Server {
     /// `PIPE_BUF` bytes ending at line ends (atomic writes to a shared pipe), or
     /// one list of records.
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        let Some(sink) = &self.access_sink else { return Ok(()) };
+        let Some(sink) = &self.access_sink else {
+            return Ok(());
+        };
         // Taken out before calling Python: the sink may log, and logging may come
         // back here.
         let (lines, records) = {
             let mut core = self.core.borrow_mut();
-            let Some(log) = core.net.access_log() else { return Ok(()) };
+            let Some(log) = core.net.access_log() else {
+                return Ok(());
+            };
             if log.is_empty() {
                 return Ok(());
             }
