@@ -245,19 +245,26 @@ impl AccessEntry<'_> {
 
     /// The field's value, escaped for a text line. Numbers, the version and the
     /// client address need no escaping; the rest come from the client.
+    /// Escapes straight into `out`: no allocation per field.
     fn write_text(&self, field: Field, out: &mut Vec<u8>) {
         match field {
-            Field::Method | Field::Path | Field::Query | Field::Request => {
-                let mut raw = Vec::new();
-                self.write_raw(field, &mut raw);
-                escape_text(&raw, out);
+            Field::Method => escape_text(self.method, out),
+            Field::Path => escape_text(self.path().as_bytes(), out),
+            Field::Query => escape_text(self.query, out),
+            Field::Request => {
+                escape_text(self.method, out);
+                out.push(b' ');
+                escape_text(self.target, out);
+                let _ = write!(out, " HTTP/{}", self.http_version);
             }
-            Field::Client if matches!(self.client, ClientAddr::Forwarded(..)) => {
-                let mut raw = Vec::new();
-                self.write_raw(field, &mut raw);
-                escape_text(&raw, out);
-            }
-            _ => self.write_raw(field, out),
+            Field::Client => match self.client {
+                ClientAddr::Forwarded(host, port) => {
+                    escape_text(host.as_bytes(), out);
+                    let _ = write!(out, ":{port}");
+                }
+                _ => self.write_raw(field, out),
+            },
+            Field::HttpVersion | Field::Status | Field::Bytes | Field::Duration => self.write_raw(field, out),
         }
     }
 
@@ -391,7 +398,17 @@ impl AccessLog {
     }
 
     /// Adds the line for a completed response to the batch.
-    pub fn record(&mut self, entry: &AccessEntry<'_>, now: SystemTime) {
+    pub fn record(&mut self, entry: &AccessEntry<'_>) {
+        // Only JSON lines and records carry the time (text lines: no clock read).
+        let now = match self.output {
+            AccessOutput::Text { .. } => UNIX_EPOCH,
+            AccessOutput::Json { .. } | AccessOutput::Records => SystemTime::now(),
+        };
+        self.record_at(entry, now);
+    }
+
+    /// [`AccessLog::record`] at a given time.
+    pub fn record_at(&mut self, entry: &AccessEntry<'_>, now: SystemTime) {
         match &self.output {
             AccessOutput::Text { prefix } => {
                 self.lines.extend_from_slice(prefix.as_bytes());
@@ -549,6 +566,8 @@ mod tests {
         assert_eq!(render("{client}", &e), "::1:80");
         e.client = ClientAddr::Forwarded("203.0.113.7", 0);
         assert_eq!(render("{client}", &e), "203.0.113.7:0");
+        e.client = ClientAddr::Forwarded("\"x\n", 1);
+        assert_eq!(render("{client}", &e), "\\x22x\\x0a:1");
         e.client = ClientAddr::Unknown;
         assert_eq!(render("{client}", &e), "-");
     }
@@ -626,8 +645,8 @@ mod tests {
             },
         );
         assert!(log.is_empty());
-        log.record(&entry(), UNIX_EPOCH);
-        log.record(&entry(), UNIX_EPOCH);
+        log.record_at(&entry(), UNIX_EPOCH);
+        log.record_at(&entry(), UNIX_EPOCH);
         assert_eq!(log.take_lines(), b"INFO:     GET 200\nINFO:     GET 200\n");
         assert!(log.is_empty());
     }
@@ -643,7 +662,7 @@ mod tests {
         let mut e = entry();
         e.raw_path = b"/q%22";
         e.target = b"/q%22?a=1&b=2";
-        log.record(&e, UNIX_EPOCH + Duration::from_millis(1));
+        log.record_at(&e, UNIX_EPOCH + Duration::from_millis(1));
         let line = String::from_utf8(log.take_lines()).unwrap();
         assert_eq!(
             line,
@@ -663,7 +682,7 @@ mod tests {
         let mut log = AccessLog::new(AccessFormat::default(), AccessOutput::Records);
         let mut e = entry();
         e.raw_path = b"/a%0Ab";
-        log.record(&e, UNIX_EPOCH);
+        log.record_at(&e, UNIX_EPOCH);
         let records = log.take_records();
         assert_eq!(records.len(), 1);
         let r = &records[0];

@@ -1004,7 +1004,7 @@ impl Server {
             bytes: conn.body_sent,
             duration: conn.started.map_or_else(Default::default, |t| t.elapsed()),
         };
-        log.record(&entry, SystemTime::now());
+        log.record(&entry);
     }
 
     /// Discards request body the application did not read; then the next request.
