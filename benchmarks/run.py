@@ -7,9 +7,20 @@ apps/hello_psgi.py) and granian's RSGI (``granian-rsgi``, apps/hello_rsgi.py). F
 server: start it on 127.0.0.1 and a free port, wait until it answers, check the
 response, warm up, measure, stop it. Results are printed as a table with the ratios
 from this same run (pyre / uvicorn, pyre / granian, pyre-psgi / granian-rsgi,
-pyre-psgi / pyre, pyre-access-log / pyre: the same hello world with an access line
-per request written to the server's log file), and written to benchmarks/results/ as JSON and a
-PNG bar chart (plus latest.json / latest.png).
+pyre-psgi / pyre, pyre-2-workers / pyre, pyre-access-log / pyre), and written to
+benchmarks/results/ as JSON and a PNG bar chart (plus latest.json / latest.png).
+``pyre-access-log`` is the ``pyre`` hello world with an access line per request
+written to the server's log file.
+
+``pyre-2-workers`` is the same ASGI hello world under Pyre's supervisor
+(``--workers 2``: one shared listener, two forked workers). It is the one target that
+is not pinned to one CPU: its workers may use both the server CPU and wrk's CPU, so
+on a 2-core machine wrk shares a core with a worker. That is the honest configuration
+on 2 cores (pinning two workers to one core would measure nothing more than one
+worker), but it means ``pyre-2-workers / pyre`` is well under 2x there: wrk's own
+CPU time comes out of the second worker's. Stopping it (SIGINT to the supervisor)
+stops its workers, which run in their own process groups; any left afterwards are
+killed and reported.
 
 Run it through ``make bench`` (scripts/bench.sh), which prepares .venv-bench with the
 pinned peers and Pyre built from the working tree, then calls this file with that
@@ -60,6 +71,7 @@ class Target:
     json_body: Any = None  # a JSON answer (compared parsed), else the hello text
     interface: str = "asgi"  # granian's --interface
     access_log: bool = False  # pyre only: log every request (to the log file)
+    workers: int = 1  # Pyre's --workers; above 1 the server may use both CPUs
 
     def check(self, content_type: str, body: bytes) -> str | None:
         """Why the answer is wrong, or None."""
@@ -92,6 +104,8 @@ TARGETS = {
     "granian": Target("granian", APP),
     # Hello world on the native interfaces: Pyre's PSGI and granian's RSGI.
     "pyre-psgi": Target("pyre", "benchmarks.apps.hello_psgi:app"),
+    # The ASGI hello world under the supervisor: two workers sharing one listener.
+    "pyre-2-workers": Target("pyre", APP, workers=2),
     "granian-rsgi": Target("granian", "benchmarks.apps.hello_rsgi:app", interface="rsgi"),
     # A framework endpoint, GET /user/{id:int} returning JSON.
     "framework": _user("pyre", "user_framework"),
@@ -114,6 +128,7 @@ RATIOS = (
     ("pyre-psgi", "granian-rsgi"),
     ("pyre-psgi", "pyre"),
     ("pyre-access-log", "pyre"),
+    ("pyre-2-workers", "pyre"),
     ("framework", "fastapi-uvicorn"),
     ("framework", "starlette-pyre"),
     ("starlette-pyre", "starlette-uvicorn"),
@@ -126,13 +141,14 @@ class BenchError(Exception):
 
 def server_command(name: str, port: int, app: str | None = None) -> list[str]:
     """The command line that serves target ``name``'s app (or ``app``) on
-    127.0.0.1:port, one worker."""
+    127.0.0.1:port, with the target's workers (one unless it says otherwise)."""
     host = "127.0.0.1"
     target = TARGETS[name]
     app = app or target.app
     program = target.program
     if program == "pyre":
         # --interface auto: the PSGI app is an object with __psgi__.
+        workers = ["--workers", str(target.workers)] if target.workers > 1 else []
         return [
             str(BIN / "pyre-http"),
             app,
@@ -140,6 +156,7 @@ def server_command(name: str, port: int, app: str | None = None) -> list[str]:
             host,
             "--port",
             str(port),
+            *workers,
             *(
                 ("--access-log", "--log-level", "info")
                 if target.access_log
@@ -268,8 +285,51 @@ def verify_response(port: int, target: Target | None = None) -> None:
         raise BenchError(f"wrong response: {problem}")
 
 
+def descendants(pid: int) -> list[int]:
+    """The live descendants of ``pid`` (children first), from /proc."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        children: list[int] = []
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{parent}/task"):
+                with contextlib.suppress(OSError):
+                    text = Path(f"/proc/{parent}/task/{task}/children").read_text()
+                    children.extend(int(c) for c in text.split())
+        found.extend(children)
+        pending.extend(children)
+    return found
+
+
+def _cmdline(pid: int) -> bytes | None:
+    """A process's command line, or None once it is gone (or a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rpartition(")")[2].split()[0] == "Z":
+            return None
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, IndexError):
+        return None
+
+
+def kill_leftovers(processes: dict[int, bytes | None]) -> list[int]:
+    """SIGKILLs the processes (pid: command line when seen) still running with the
+    same command line; returns their pids."""
+    left = [pid for pid, cmd in processes.items() if cmd and _cmdline(pid) == cmd]
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return left
+
+
 def stop_server(proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """SIGINT, then SIGKILL to the server's whole process group after `timeout`."""
+    """SIGINT, then SIGKILL to the server's whole process group after `timeout`.
+
+    Descendants in other process groups (Pyre's supervised workers each have their
+    own) are noted before the signal; any still running once the server has exited
+    are killed too and reported, so nothing is left behind."""
+    children = {pid: _cmdline(pid) for pid in descendants(proc.pid)}
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGINT)
@@ -283,6 +343,9 @@ def stop_server(proc: subprocess.Popen[bytes], timeout: float) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
+    left = kill_leftovers(children)
+    if left:
+        print(f"  warning: processes {left} outlived server pid {proc.pid}: SIGKILL")
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -353,8 +416,16 @@ class Outcome:
     result: dict[str, Any] = field(default_factory=dict)
 
 
-def pinned(cpu: int | None, command: list[str]) -> list[str]:
+def pinned(cpu: int | str | None, command: list[str]) -> list[str]:
     return ["taskset", "-c", str(cpu), *command] if cpu is not None else command
+
+
+def server_cpus(settings: Settings, target: Target) -> int | str | None:
+    """The CPU(s) a target's server runs on: the server CPU for one worker; for more,
+    the server CPU and wrk's (on a 2-core machine, every CPU there is)."""
+    if target.workers == 1 or settings.server_cpu is None or settings.client_cpu is None:
+        return settings.server_cpu
+    return f"{settings.server_cpu},{settings.client_cpu}"
 
 
 def run_wrk(settings: Settings, port: int, seconds: int, path: str = "/") -> str:
@@ -385,7 +456,7 @@ def bench_server(name: str, settings: Settings, logdir: Path) -> Outcome:
     target = TARGETS[name]
     port = free_port()
     command = server_command(name, port)
-    outcome.command = pinned(settings.server_cpu, command)
+    outcome.command = pinned(server_cpus(settings, target), command)
     if not Path(command[0]).exists():
         outcome.error = f"not installed: {command[0]} does not exist"
         return outcome
@@ -506,6 +577,24 @@ def format_table(outcomes: dict[str, Outcome], ratios: dict[str, dict[str, float
         if index == 0 or (index == len(outcomes) and ratios):
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def table_notes(names: list[str], settings: Settings) -> list[str]:
+    """Notes printed under the table: where the multi-worker targets ran."""
+    notes = []
+    for name in names:
+        target = TARGETS[name]
+        if target.workers == 1:
+            continue
+        cpus = server_cpus(settings, target)
+        where = f"on CPUs {cpus}" if cpus is not None else "unpinned"
+        notes.append(
+            f"note: {name} runs {target.workers} workers {where}, so wrk (CPU "
+            f"{settings.client_cpu}) shares a core with a worker; the other servers run on "
+            f"CPU {settings.server_cpu} alone. On 2 cores that is the honest "
+            f"configuration, and {name} / pyre stays well under {target.workers}x."
+        )
+    return notes
 
 
 def write_chart(path: Path, outcomes: dict[str, Outcome], title: str) -> bool:
@@ -658,6 +747,9 @@ def main(argv: list[str] | None = None) -> int:
     ratios = compute_ratios(outcomes)
     print()
     print(format_table(outcomes, ratios))
+    notes = table_notes(args.servers, settings)
+    for note in notes:
+        print(note)
 
     versions = {
         name: {dist: version_of(dist) for dist in DISTRIBUTIONS[TARGETS[name].program]}
@@ -686,6 +778,11 @@ def main(argv: list[str] | None = None) -> int:
             "server_cpu": server_cpu,
             "client_cpu": client_cpu,
             "apps": {name: f"{TARGETS[name].app} {TARGETS[name].path}" for name in args.servers},
+            "workers": {name: TARGETS[name].workers for name in args.servers},
+            "server_cpus": {
+                name: server_cpus(settings, TARGETS[name]) for name in args.servers
+            },
+            "notes": notes,
         },
         "versions": versions,
         "results": {
@@ -707,7 +804,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwrote {json_path}")
     png_path = output / f"http-{stamp}.png"
     title = (
-        f"hello-world ASGI, 1 server core, wrk -c{settings.connections} "
+        f"hello-world ASGI, 1 server core{' (multi-worker: 2, shared with wrk)' if notes else ''}"
+        f", wrk -c{settings.connections} "
         f"-d{settings.duration}s\n{machine['cpu_model']}, {machine['nproc']} CPUs, "
         f"Python {machine['python']}, {stamp}"
     )

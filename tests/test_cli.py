@@ -88,6 +88,14 @@ def test_defaults(serve: FakeServe) -> None:
         (["--lifespan", "on"], "lifespan", "on"),
         (["--factory"], "factory", True),
         (["--app-dir", "src"], "app_dir", "src"),
+        (["--reload"], "reload", True),
+        (["--reload-dir", "/", "--reload-dir", "."], "reload_dirs", ["/", "."]),
+        (
+            ["--reload-include", "*.html", "--reload-include", ".env"],
+            "reload_includes",
+            ["*.html", ".env"],
+        ),
+        (["--reload-exclude", "tests/*"], "reload_excludes", ["tests/*"]),
         (["--timeout-keep-alive", "5"], "timeout_keep_alive", 5.0),
         (["--timeout-header", "2.5"], "timeout_header", 2.5),
         (["--timeout-graceful-shutdown", "60"], "timeout_graceful_shutdown", 60.0),
@@ -101,6 +109,8 @@ def test_defaults(serve: FakeServe) -> None:
         (["--header", "X-A: 1", "--header", "X-B:2"], "headers", ["X-A: 1", "X-B: 2"]),
         (["--server-header"], "server_header", True),
         (["--workers", "3"], "workers", 3),
+        (["--max-requests", "1000"], "max_requests", 1000),
+        (["--max-requests-jitter", "50"], "max_requests_jitter", 50),
         (["--no-proxy-headers"], "proxy_headers", False),
         (["--forwarded-allow-ips", "10.0.0.0/8,*"], "forwarded_allow_ips", "10.0.0.0/8,*"),
         (["--no-date-header"], "date_header", False),
@@ -120,8 +130,14 @@ def test_option_maps_to_field(serve: FakeServe, args: list[str], field: str, val
     assert others == {f: getattr(defaults, f) for f in others}
 
 
-# Options not spelled like their Config field: one --header per header, as uvicorn.
-OPTION_NAMES = {"headers": "--header"}
+# Options not spelled like their Config field: one --header per header, as uvicorn,
+# and one --reload-dir (-include, -exclude) per value.
+OPTION_NAMES = {
+    "headers": "--header",
+    "reload_dirs": "--reload-dir",
+    "reload_includes": "--reload-include",
+    "reload_excludes": "--reload-exclude",
+}
 
 
 def test_every_config_field_has_an_option_with_an_envvar() -> None:
@@ -172,6 +188,10 @@ def test_build_config_programmatic() -> None:
         ({"PYRE_LOG_LEVEL": "warning"}, "log_level", "warning"),
         ({"PYRE_ROOT_PATH": "/v1"}, "root_path", "/v1"),
         ({"PYRE_APP_DIR": "/srv/app"}, "app_dir", "/srv/app"),
+        ({"PYRE_RELOAD": "1"}, "reload", True),
+        ({"PYRE_RELOAD_DIRS": f"/{os.pathsep}."}, "reload_dirs", ["/", "."]),
+        ({"PYRE_RELOAD_INCLUDES": "*.html *.css"}, "reload_includes", ["*.html", "*.css"]),
+        ({"PYRE_RELOAD_EXCLUDES": "tests/*"}, "reload_excludes", ["tests/*"]),
         ({"PYRE_FACTORY": "1"}, "factory", True),
         ({"PYRE_FACTORY": "true"}, "factory", True),
         ({"PYRE_FACTORY": "0"}, "factory", False),
@@ -244,6 +264,10 @@ def test_pyre_version_in_env_does_not_hijack_the_run(serve: FakeServe) -> None:
         (["--fd", "-3"], ["'--fd'"]),
         (["--root-path", "api"], ["'--root-path'"]),
         (["--uds", "/tmp/s", "--fd", "3"], ["'--uds'", "'--fd'", "only one"]),
+        (["--header", "no colon"], ["'--header'"]),
+        (["--reload-dir", "/no/such/dir"], ["'--reload-dir'", "not a directory"]),
+        (["--reload-include", ""], ["'--reload-include'", "non-empty"]),
+        (["--reload-exclude", ""], ["'--reload-exclude'", "non-empty"]),
     ],
 )
 def test_invalid_value_exits_2_naming_the_option(
@@ -255,6 +279,13 @@ def test_invalid_value_exits_2_naming_the_option(
     for name in names:
         assert name in result.output
     assert serve.configs == []
+
+
+def test_reload_options_without_reload_warn(serve: FakeServe) -> None:
+    result = invoke(["--reload-dir", ".", "main:app"])
+    assert result.exit_code == 0, result.output
+    assert "take effect only with --reload" in result.output
+    assert "only with --reload" not in invoke(["--reload", "--reload-dir", ".", "m:a"]).output
 
 
 def test_missing_app(serve: FakeServe) -> None:

@@ -305,6 +305,24 @@ def test_sigint_closes_idle_keep_alive_connections(tmp_path: Path) -> None:
         assert stopper.value(10) == 0
 
 
+def test_a_request_sent_just_after_sigint_on_a_busy_keep_alive_connection_is_served(
+    tmp_path: Path,
+) -> None:
+    # The client may already be sending its next request when the server stops:
+    # closing at once would lose it. It is answered, with Connection: close.
+    with serve(PROBE, tmp=tmp_path) as server, connect(server.port) as sock:
+        sock.sendall(get("/"))
+        assert read_response(sock).status == 200
+        stopper = Background(lambda: server.stop(signal.SIGINT))
+        server.wait_for_log("Shutting down")
+        sock.sendall(get("/"))
+        response = read_response(sock)
+        assert response.status == 200
+        assert response.headers.get("connection") == "close"
+        assert is_closed(sock, timeout=5.0)
+        assert stopper.value(10) == 0
+
+
 def test_graceful_shutdown_deadline(tmp_path: Path) -> None:
     with serve(PROBE, "--timeout-graceful-shutdown", "1", tmp=tmp_path) as server:
         sock = connect(server.port, timeout=10)

@@ -84,6 +84,9 @@ class Server:
     @property
     def connections(self) -> int:
         """Open connections."""
+    @property
+    def requests_started(self) -> int:
+        """Requests received since the server started (refused ones not counted)."""
     def on_ready(self) -> None:
         """Does all ready I/O, then starts the application for new requests."""
     def tick(self) -> None:
@@ -92,7 +95,9 @@ class Server:
     def flush_access_log(self) -> None:
         """Hands the access log lines recorded so far to the sink now."""
     def begin_shutdown(self) -> None:
-        """Stops accepting and closes idle connections; in-flight requests finish."""
+        """Stops accepting (taking the connections already queued first); closes
+        long-idle connections at once and recently busy ones after a short grace;
+        in-flight requests finish and their connections close after the response."""
     def cancel_all(self) -> list[Any]:
         """Cancels the tasks of requests still running and returns them (their
         connections stay open while they unwind)."""

@@ -70,6 +70,19 @@ def build_config(**cli_kwargs: Any) -> Config:
     help="Worker processes (also read from WEB_CONCURRENCY); they share one listener.",
 )
 @_option(
+    "--max-requests",
+    field="max_requests",
+    type=int,
+    help="Replace a worker (gracefully, its successor started first) after this many"
+    " requests. Default: never.",
+)
+@_option(
+    "--max-requests-jitter",
+    field="max_requests_jitter",
+    type=int,
+    help="Add a random 0..N to --max-requests per worker, so they do not all restart at once.",
+)
+@_option(
     "--interface",
     field="interface",
     type=click.Choice(INTERFACES),
@@ -89,6 +102,35 @@ def build_config(**cli_kwargs: Any) -> Config:
     help="APP is a factory: call it with no arguments to get the application.",
 )
 @_option("--app-dir", field="app_dir", help="Directory put first on sys.path to import APP.")
+@_option(
+    "--reload",
+    field="reload",
+    is_flag=True,
+    help="Restart the server when watched files change (development; needs watchfiles).",
+)
+@click.option(
+    "--reload-dir",
+    "reload_dirs",
+    multiple=True,
+    type=click.Path(),  # a Path: the environment variable is split on os.pathsep
+    show_envvar=True,
+    help="Directory to watch with --reload (repeatable). Default: the current directory.",
+)
+@click.option(
+    "--reload-include",
+    "reload_includes",
+    multiple=True,
+    show_envvar=True,
+    help="Glob of files whose changes reload, besides *.py (repeatable).",
+)
+@click.option(
+    "--reload-exclude",
+    "reload_excludes",
+    multiple=True,
+    show_envvar=True,
+    help="Glob of files (or a directory) whose changes never reload, besides"
+    " .*, .py[cod], .sw.* and ~* (repeatable).",
+)
 @_option(
     "--timeout-keep-alive",
     field="timeout_keep_alive",
@@ -220,8 +262,21 @@ def main(**cli_kwargs: Any) -> None:
     try:
         config = build_config(**cli_kwargs)
     except ConfigError as exc:
-        hints = ["--" + field.replace("_", "-") for field in exc.fields if field != "app"]
+        options = {p.name: p.opts[0] for p in click.get_current_context().command.params}
+        hints = [
+            options.get(field, "--" + field.replace("_", "-"))
+            for field in exc.fields
+            if field != "app"
+        ]
         raise click.BadParameter(exc.reason, param_hint=hints or "APP") from None
+    if not config.reload and (
+        config.reload_dirs or config.reload_includes or config.reload_excludes
+    ):
+        click.echo(
+            "Warning: --reload-dir, --reload-include and --reload-exclude take effect"
+            " only with --reload.",
+            err=True,
+        )
 
     from pyre import serve
 

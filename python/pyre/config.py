@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import logging
 import math
+import os
 import re
 import sys
 import warnings
@@ -90,6 +91,12 @@ class Config:
     backlog: int = 2048
     workers: int = 1
     """Worker processes; more than one runs them under a supervisor (pyre.supervisor)."""
+    max_requests: int | None = None
+    """Replace a worker once it has received this many requests (a supervisor runs
+    even with one worker); ``None``: never."""
+    max_requests_jitter: int = 0
+    """Up to this many requests more, chosen at random per worker, so that workers
+    are not all replaced at once."""
     interface: Literal["auto", "asgi", "psgi"] = "auto"
     loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     lifespan: Literal["auto", "on", "off"] = "auto"
@@ -97,6 +104,16 @@ class Config:
     """``app`` is a factory: call it with no arguments to get the application."""
     app_dir: str = "."
     """Directory put first on ``sys.path`` before importing ``app``."""
+    reload: bool = False
+    """Restart the server when watched files change (development; pyre.reload)."""
+    reload_dirs: list[str] = field(default_factory=list)
+    """Directories watched by ``reload``; empty: the current directory (and ``app_dir``
+    when it lies outside it)."""
+    reload_includes: list[str] = field(default_factory=list)
+    """Glob patterns of files that trigger a reload, in addition to ``*.py``."""
+    reload_excludes: list[str] = field(default_factory=list)
+    """Glob patterns (or directories) that never trigger a reload, in addition to
+    ``.*``, ``.py[cod]``, ``.sw.*`` and ``~*``."""
     timeout_keep_alive: float = 75.0
     timeout_header: float = 10.0
     timeout_graceful_shutdown: float = 30.0
@@ -150,11 +167,27 @@ class Config:
             raise ConfigError(("uds", "fd"), "only one of uds and fd may be given")
         self.backlog = _check_int(self, "backlog", minimum=1)
         self.workers = _check_int(self, "workers", minimum=1)
+        if self.max_requests is not None:
+            self.max_requests = _check_int(self, "max_requests", minimum=1)
+        self.max_requests_jitter = _check_int(self, "max_requests_jitter", minimum=0)
         _check_choice(self, "interface", INTERFACES)
         _check_choice(self, "loop", LOOPS)
         _check_choice(self, "lifespan", LIFESPANS)
         _check_bool(self, "factory")
         _check_str(self, "app_dir")
+        _check_bool(self, "reload")
+        if self.reload and not isinstance(self.app, str):
+            raise ConfigError(
+                "reload",
+                'needs the application as a "module:attribute" import string, so that'
+                " each restart can import it afresh",
+            )
+        self.reload_dirs = _check_str_list(self, "reload_dirs")
+        for directory in self.reload_dirs:
+            if not os.path.isdir(directory):
+                raise ConfigError("reload_dirs", f"{directory!r} is not a directory")
+        self.reload_includes = _check_str_list(self, "reload_includes")
+        self.reload_excludes = _check_str_list(self, "reload_excludes")
         for name in ("timeout_keep_alive", "timeout_header", "timeout_graceful_shutdown"):
             _check_timeout(self, name)
         if self.limit_concurrency is not None:
@@ -350,6 +383,17 @@ def _check_str(config: Config, name: str) -> None:
     value = getattr(config, name)
     if not isinstance(value, str):
         raise ConfigError(name, f"must be a string, got {value!r}")
+
+
+def _check_str_list(config: Config, name: str) -> list[str]:
+    """A list (or tuple, as click gives) of non-empty strings, returned as a list."""
+    value = getattr(config, name)
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(name, f"must be a list of strings, got {value!r}")
+    for item in value:
+        if not isinstance(item, str) or not item:
+            raise ConfigError(name, f"must be non-empty strings, got {item!r}")
+    return list(value)
 
 
 def _check_bool(config: Config, name: str) -> None:

@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 import os
+import random
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -32,11 +34,42 @@ STARTUP_FAILURE = 3
 TICK_SECONDS = 1.0
 #: How long requests cancelled at the end of a graceful shutdown get to unwind.
 CANCEL_UNWIND_SECONDS = 2.0
+SHUTDOWN_POLL_SECONDS = 0.02
 
 
-def run_config(config: Config) -> int:
-    """Serves until a signal stops it; returns the process exit status."""
-    if config.workers > 1:
+def _counting(server: Any, config: Config, retire: Callable[[], None]) -> Callable[[], None]:
+    """``server.on_ready`` that calls ``retire`` once, when the server has received
+    ``max_requests`` plus a random jitter (so that workers do not all retire at once)."""
+    assert config.max_requests is not None
+    limit = config.max_requests + random.randint(0, config.max_requests_jitter)
+    on_ready = server.on_ready
+
+    def on_ready_counting() -> None:
+        nonlocal limit
+        on_ready()
+        if server.requests_started >= limit:
+            limit = math.inf
+            retire()
+
+    return on_ready_counting
+
+
+def run_config(
+    config: Config,
+    *,
+    supervised: bool = False,
+    started: Callable[[list[Any]], None] | None = None,
+    retire: Callable[[], None] | None = None,
+) -> int:
+    """Serves until a signal stops it; returns the process exit status.
+
+    Several workers, or ``max_requests``, run under a supervisor (pyre.supervisor),
+    whose workers call this again with ``supervised=True``."""
+    if config.reload and not supervised:
+        from pyre.reload import run_reload
+
+        return run_reload(config)
+    if not supervised and (config.workers > 1 or config.max_requests is not None):
         from pyre.supervisor import run_workers
 
         return run_workers(config)
@@ -44,7 +77,7 @@ def run_config(config: Config) -> int:
     loop = config.event_loop_factory()()
     asyncio.set_event_loop(loop)
     try:
-        return loop.run_until_complete(serve(config))
+        return loop.run_until_complete(serve(config, started=started, retire=retire))
     finally:
         with contextlib.suppress(Exception):
             loop.run_until_complete(loop.shutdown_asyncgens())
@@ -57,9 +90,12 @@ async def serve(
     *,
     started: Callable[[list[Any]], None] | None = None,
     stop: asyncio.Event | None = None,
+    retire: Callable[[], None] | None = None,
 ) -> int:
     """Runs the server on the running loop until ``stop`` is set (or a signal).
-    ``started`` receives the bound addresses once listening."""
+    ``started`` receives the bound addresses once listening; ``retire`` is called
+    once ``max_requests`` (plus jitter) requests were received (without it, the
+    server then stops)."""
     loop = asyncio.get_running_loop()
     app = config.load_app()
     psgi = config.interface == "psgi" or (config.interface == "auto" and is_psgi(app))
@@ -104,7 +140,10 @@ async def serve(
         logger.info("Pyre running on %s (Press CTRL+C to quit)", _url(address, config))
 
     fd = server.fileno()
-    loop.add_reader(fd, server.on_ready)
+    if config.max_requests is None:
+        loop.add_reader(fd, server.on_ready)
+    else:
+        loop.add_reader(fd, _counting(server, config, retire or stop.set))
     tick_handle = _schedule_ticks(loop, server)
     _install_signal_handlers(loop, stop, forced)
     if started is not None:
@@ -115,11 +154,17 @@ async def serve(
         server.begin_shutdown()
         # Wait for responses in flight and for application calls still running
         # after their response (background tasks), as uvicorn does.
+        # Connections closing (a last response being flushed) or kept for a request
+        # their client may be sending (pyre-net's begin_shutdown) are waited for too;
+        # ticking often sweeps their deadlines.
         deadline = loop.time() + config.timeout_graceful_shutdown
-        while (server.in_flight or server.active_tasks) and not forced.is_set():
+        while (
+            server.in_flight or server.active_tasks or server.connections
+        ) and not forced.is_set():
             if loop.time() >= deadline:
                 break
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(SHUTDOWN_POLL_SECONDS)
+            server.tick()
         if server.active_tasks:
             logger.warning("Cancelling %d request(s) still running", server.active_tasks)
         # Cancel what still runs while its connections are open, so it unwinds with

@@ -23,7 +23,7 @@ use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use mio::{Events, Interest, Poll, Token};
 use pyre_h1::{
@@ -138,7 +138,9 @@ struct Readiness {
 pub struct Server {
     poll: Poll,
     events: Events,
-    listeners: Vec<(Listener, LocalAddr)>,
+    /// Listeners, by index; `None` once closed at shutdown (the address stays for
+    /// the connections accepted from it).
+    listeners: Vec<(Option<Listener>, LocalAddr)>,
     conns: Slab<Connection>,
     pool: BufferPool,
     config: ServerConfig,
@@ -147,6 +149,7 @@ pub struct Server {
     queue: VecDeque<Event>,
     ready: Vec<Readiness>,
     in_flight: usize,
+    requests_started: u64,
     shutting_down: bool,
     /// Connections with work left after their turn (a yielded file, a body being
     /// discarded) whose readiness edge was already consumed: served again at the
@@ -171,6 +174,7 @@ impl Server {
             queue: VecDeque::new(),
             ready: Vec::with_capacity(EVENTS_PER_POLL),
             in_flight: 0,
+            requests_started: 0,
             shutting_down: false,
             again: Vec::new(),
             access_log,
@@ -191,7 +195,7 @@ impl Server {
         self.poll
             .registry()
             .register(&mut listener, token, Interest::READABLE)?;
-        self.listeners.push((listener, local.clone()));
+        self.listeners.push((Some(listener), local.clone()));
         Ok(local)
     }
 
@@ -226,7 +230,7 @@ impl Server {
             self.serve_again(id);
         }
         loop {
-            match self.poll.poll(&mut self.events, Some(std::time::Duration::ZERO)) {
+            match self.poll.poll(&mut self.events, Some(Duration::ZERO)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -280,8 +284,8 @@ impl Server {
     fn accept(&mut self, listener: usize) {
         loop {
             let accepted = match self.listeners.get(listener) {
-                Some((l, _)) => l.accept(),
-                None => return,
+                Some((Some(l), _)) => l.accept(),
+                _ => return,
             };
             match accepted {
                 Ok((stream, peer)) => {
@@ -455,6 +459,7 @@ impl Server {
                     self.write_error(id, 503, "server busy: too many requests in flight");
                     return;
                 }
+                self.requests_started += 1;
                 let key = key_of(id, conn);
                 self.queue.push_back(Event::Request(key));
             }
@@ -1116,24 +1121,66 @@ impl Server {
         }
     }
 
-    /// Stops accepting and closes connections with nothing in flight; requests in
-    /// flight finish and their connections close after the response.
+    /// Stops accepting; requests in flight finish and their connections close after
+    /// the response.
+    ///
+    /// How it avoids dropping requests: connections that completed the handshake
+    /// and wait in the listener's accept queue are accepted first (closing the
+    /// listener would reset them), and are served. A keep-alive connection that was
+    /// busy within the last [`SHUTDOWN_IDLE_GRACE`] is not closed at once: its
+    /// client may be sending the next request right now, and a close racing it
+    /// would lose that request. It stays open until the grace ends, and a request
+    /// arriving meanwhile is answered with `Connection: close`. Connections idle for
+    /// longer close now; a partly received head is still read and answered.
     pub fn begin_shutdown(&mut self) {
-        self.shutting_down = true;
-        for (mut listener, _) in self.listeners.drain(..) {
-            let _ = self.poll.registry().deregister(&mut listener);
+        self.now = Instant::now();
+        for listener in 0..self.listeners.len() {
+            self.accept(listener);
         }
-        let idle: Vec<usize> = self
-            .conns
-            .iter_mut()
-            .filter_map(|(id, c)| {
-                c.keep_alive = false;
-                matches!(c.phase, Phase::Idle | Phase::ReadingHead | Phase::Draining).then_some(id)
-            })
-            .collect();
-        for id in idle {
+        self.shutting_down = true;
+        for (listener, _) in &mut self.listeners {
+            if let Some(mut listener) = listener.take() {
+                let _ = self.poll.registry().deregister(&mut listener);
+            }
+        }
+        let (now, config) = (self.now, &self.config);
+        let mut close = Vec::new();
+        let mut linger = Vec::new();
+        for (id, conn) in self.conns.iter_mut() {
+            conn.keep_alive = false;
+            match conn.phase {
+                Phase::Idle if conn.read_buf.is_empty() => {
+                    // When it went idle: its deadline minus the timeout that set it.
+                    let timeout = if conn.seq == 0 {
+                        config.header_timeout
+                    } else {
+                        config.keep_alive_timeout
+                    };
+                    let idle_since = conn.deadline.map(|d| d.checked_sub(timeout).unwrap_or(now));
+                    match idle_since {
+                        Some(since) if now.saturating_duration_since(since) < SHUTDOWN_IDLE_GRACE => {
+                            conn.deadline = Some(since + SHUTDOWN_IDLE_GRACE);
+                        }
+                        _ => close.push(id),
+                    }
+                }
+                Phase::Draining => linger.push(id),
+                _ => {}
+            }
+        }
+        for id in close {
             self.close(id);
         }
+        for id in linger {
+            self.conns[id].phase = Phase::Closing;
+            self.linger(id);
+        }
+    }
+
+    /// Requests received since the server started (each head handed on counts,
+    /// refused ones not).
+    pub fn requests_started(&self) -> u64 {
+        self.requests_started
     }
 
     /// Closes every connection at once (the shutdown deadline passed).
@@ -1144,6 +1191,10 @@ impl Server {
         }
     }
 }
+
+/// How long, at shutdown, a recently busy keep-alive connection is kept open for a
+/// request its client may already be sending (see [`Server::begin_shutdown`]).
+pub const SHUTDOWN_IDLE_GRACE: Duration = Duration::from_secs(1);
 
 /// Buffer-fulls of unread request body discarded for one connection before the
 /// others get their turn (16 x the 64 KiB read high-water mark: 1 MiB).

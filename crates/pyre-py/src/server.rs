@@ -279,6 +279,12 @@ impl Server {
         self.core.borrow().channels.len()
     }
 
+    /// Requests received since the server started (refused ones not counted).
+    #[getter]
+    fn requests_started(&self) -> u64 {
+        self.core.borrow().net.requests_started()
+    }
+
     /// Open connections.
     #[getter]
     fn connections(&self) -> usize {
@@ -324,7 +330,8 @@ impl Server {
         self.flush(py)
     }
 
-    /// Stops accepting and closes idle connections; in-flight requests finish.
+    /// Stops accepting (after taking the connections already queued) and closes
+    /// long-idle connections; in-flight requests finish (see pyre-net).
     fn begin_shutdown(&self) {
         self.core.borrow_mut().net.begin_shutdown();
     }
