@@ -7,8 +7,10 @@ apps/hello_psgi.py) and granian's RSGI (``granian-rsgi``, apps/hello_rsgi.py). F
 server: start it on 127.0.0.1 and a free port, wait until it answers, check the
 response, warm up, measure, stop it. Results are printed as a table with the ratios
 from this same run (pyre / uvicorn, pyre / granian, pyre-psgi / granian-rsgi,
-pyre-psgi / pyre, pyre-2-workers / pyre), and written to benchmarks/results/ as JSON
-and a PNG bar chart (plus latest.json / latest.png).
+pyre-psgi / pyre, pyre-2-workers / pyre, pyre-access-log / pyre), and written to
+benchmarks/results/ as JSON and a PNG bar chart (plus latest.json / latest.png).
+``pyre-access-log`` is the ``pyre`` hello world with an access line per request
+written to the server's log file.
 
 ``pyre-2-workers`` is the same ASGI hello world under Pyre's supervisor
 (``--workers 2``: one shared listener, two forked workers). It is the one target that
@@ -68,6 +70,7 @@ class Target:
     path: str = "/"
     json_body: Any = None  # a JSON answer (compared parsed), else the hello text
     interface: str = "asgi"  # granian's --interface
+    access_log: bool = False  # pyre only: log every request (to the log file)
     workers: int = 1  # Pyre's --workers; above 1 the server may use both CPUs
 
     def check(self, content_type: str, body: bytes) -> str | None:
@@ -94,6 +97,9 @@ def _user(program: str, app: str) -> Target:
 TARGETS = {
     # Hello world, ASGI everywhere.
     "pyre": Target("pyre", APP),
+    # The same with the access log on, a line per request into the server's log file:
+    # what the access log costs.
+    "pyre-access-log": Target("pyre", APP, access_log=True),
     "uvicorn": Target("uvicorn", APP),
     "granian": Target("granian", APP),
     # Hello world on the native interfaces: Pyre's PSGI and granian's RSGI.
@@ -121,6 +127,7 @@ RATIOS = (
     ("pyre", "granian"),
     ("pyre-psgi", "granian-rsgi"),
     ("pyre-psgi", "pyre"),
+    ("pyre-access-log", "pyre"),
     ("pyre-2-workers", "pyre"),
     ("framework", "fastapi-uvicorn"),
     ("framework", "starlette-pyre"),
@@ -150,9 +157,11 @@ def server_command(name: str, port: int, app: str | None = None) -> list[str]:
             "--port",
             str(port),
             *workers,
-            "--no-access-log",
-            "--log-level",
-            "warning",
+            *(
+                ("--access-log", "--log-level", "info")
+                if target.access_log
+                else ("--no-access-log", "--log-level", "warning")
+            ),
         ]
     if program == "uvicorn":
         return [
@@ -605,6 +614,7 @@ def write_chart(path: Path, outcomes: dict[str, Outcome], title: str) -> bool:
     palette = {
         "pyre": "#d9480f",
         "pyre-psgi": "#f76707",
+        "pyre-access-log": "#ff922b",
         "uvicorn": "#1c7ed6",
         "granian": "#37b24d",
         "granian-rsgi": "#74b816",

@@ -114,6 +114,9 @@ def test_defaults() -> None:
         "forwarded_allow_ips": "127.0.0.1",
         "log_level": "info",
         "access_log": True,
+        "access_log_format": '{client} - "{method} {path} HTTP/{http_version}" {status}',
+        "log_format": "text",
+        "log_config": None,
     }
 
 

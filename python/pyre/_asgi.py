@@ -15,22 +15,8 @@ from typing import Any
 from pyre._core import ClientDisconnected
 
 error_logger = logging.getLogger("pyre.error")
-access_logger = logging.getLogger("pyre.access")
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
-
-
-def log_access(scope: dict[str, Any], status: int) -> None:
-    """One access log line, written when the response completes."""
-    client = scope["client"]
-    access_logger.info(
-        '%s - "%s %s HTTP/%s" %d',
-        f"{client[0]}:{client[1]}" if client else "-",
-        scope["method"],
-        scope["path"],
-        scope["http_version"],
-        status,
-    )
 
 
 async def run_asgi(app: ASGIApp, scope: dict[str, Any], receive: Any, send: Any, channel: Any):

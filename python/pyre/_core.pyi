@@ -16,6 +16,16 @@ DEFAULT_MAX_TARGET_BYTES: Final[int]
 DEFAULT_MAX_HEADERS: Final[int]
 """Most header fields accepted by default (more: 431)."""
 
+DEFAULT_ACCESS_LOG_FORMAT: Final[str]
+"""The default access log line: ``{client} - "{method} {path} HTTP/{http_version}" {status}``."""
+
+ACCESS_LOG_FIELDS: Final[list[str]]
+"""The access log's field names, in the order access records carry them."""
+
+def check_access_log_format(spec: str) -> None:
+    """Raises ValueError naming the problem if ``spec`` is not a valid access log
+    format (an unknown ``{field}``, an unclosed brace)."""
+
 class ClientDisconnected(OSError):
     """The client closed the connection; the response cannot be sent."""
 
@@ -44,8 +54,17 @@ class Server:
         proxy_headers: bool = True,
         forwarded_allow_ips: str = "127.0.0.1",
         protocol_error_log: Callable[[str], object] | None = None,
-        access_log: Callable[[dict[str, Any], int], object] | None = None,
-    ) -> None: ...
+        access_log: Callable[[Any], object] | None = None,
+        access_log_format: str = ...,
+        access_log_output: str = "text",
+        access_log_prefix: str = "",
+    ) -> None:
+        """``access_log`` turns the access log on: the sink that receives its batches.
+        ``access_log_output`` "text" and "json" give it ``str`` pieces of whole lines
+        (each at most 4096 bytes unless one line is longer), text lines after
+        ``access_log_prefix``; "records" gives it a list of tuples ``(message,
+        created, *fields)``, fields in :data:`ACCESS_LOG_FIELDS` order.
+        ``access_log_format`` as :func:`check_access_log_format` accepts."""
     def listen_tcp(self, host: str, port: int, backlog: int) -> tuple[str, int]:
         """Listens on TCP; returns the bound (host, port)."""
     def listen_unix(self, path: str | PathLike[str], backlog: int) -> tuple[str, None]:
@@ -71,7 +90,10 @@ class Server:
     def on_ready(self) -> None:
         """Does all ready I/O, then starts the application for new requests."""
     def tick(self) -> None:
-        """Sweeps deadlines (keep-alive, header timeout); call about once a second."""
+        """Sweeps deadlines (keep-alive, header timeout) and writes the access log's
+        batch; call about once a second."""
+    def flush_access_log(self) -> None:
+        """Hands the access log lines recorded so far to the sink now."""
     def begin_shutdown(self) -> None:
         """Stops accepting (taking the connections already queued first); closes
         long-idle connections at once and recently busy ones after a short grace;
@@ -80,7 +102,8 @@ class Server:
         """Cancels the tasks of requests still running and returns them (their
         connections stay open while they unwind)."""
     def close_connections(self) -> None:
-        """Closes every connection at once (the end of a shutdown)."""
+        """Closes every connection at once (the end of a shutdown) and writes the
+        access log's last lines."""
 
 @final
 class Channel:

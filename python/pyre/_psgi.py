@@ -16,7 +16,6 @@ from typing import Any
 from pyre._core import ClientDisconnected
 
 error_logger = logging.getLogger("pyre.error")
-access_logger = logging.getLogger("pyre.access")
 
 Handler = Callable[[Any, Any], Awaitable[None]]
 
@@ -30,19 +29,6 @@ def handler_of(app: Any) -> Handler:
     """The coroutine function to call per request: ``app.__psgi__`` for an object
     that has one, else ``app`` itself."""
     return app.__psgi__ if is_psgi(app) else app
-
-
-def log_access(request: Any, status: int) -> None:
-    """One access log line, written when the response completes."""
-    client = request.client
-    access_logger.info(
-        '%s - "%s %s HTTP/%s" %d',
-        f"{client[0]}:{client[1]}" if client else "-",
-        request.method,
-        request.path,
-        request.http_version,
-        status,
-    )
 
 
 async def run_psgi(handler: Handler, request: Any, responder: Any, channel: Any) -> None:

@@ -16,7 +16,15 @@ from typing import Any, TypeVar
 import click
 
 from pyre import __version__
-from pyre.config import INTERFACES, LIFESPANS, LOG_LEVELS, LOOPS, Config, ConfigError
+from pyre.config import (
+    INTERFACES,
+    LIFESPANS,
+    LOG_FORMATS,
+    LOG_LEVELS,
+    LOOPS,
+    Config,
+    ConfigError,
+)
 from pyre.importer import ImportFromStringError
 
 __all__ = ["build_config", "main"]
@@ -221,6 +229,25 @@ def build_config(**cli_kwargs: Any) -> Config:
     field="access_log",
     show_default="on",
     help="Log one line per request to pyre.access.",
+)
+@_option(
+    "--access-log-format",
+    field="access_log_format",
+    help="The access log line: text with {field} placeholders, among client, method, path,"
+    " query, http_version, request, status, bytes (body bytes sent) and duration (seconds).",
+)
+@_option(
+    "--log-format",
+    field="log_format",
+    type=click.Choice(LOG_FORMATS),
+    help="Pyre's log lines as text, or as one JSON object per line (time, level, logger,"
+    " message, and for access lines every field).",
+)
+@_option(
+    "--log-config",
+    field="log_config",
+    help="A JSON or TOML file with a logging.config.dictConfig dictionary, applied on top"
+    " of Pyre's logging (e.g. to send pyre.access to a file with your own format).",
 )
 @click.version_option(
     __version__,

@@ -19,24 +19,39 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pyre import _core
+from pyre._logging import (
+    ACCESS_LOGGER,
+    DEFAULT_ACCESS_LOG_FORMAT,
+    ERROR_LOGGER,
+    LOG_FORMATS,
+    TRACE_LOG_LEVEL,
+    JsonFormatter,
+    LevelPrefixFormatter,
+    configure_logging,
+    load_log_config,
+)
 from pyre.importer import import_from_string
 
 __all__ = [
+    "ACCESS_LOGGER",
+    "ERROR_LOGGER",
     "INTERFACES",
     "LIFESPANS",
+    "LOG_FORMATS",
     "LOG_LEVELS",
     "LOOPS",
     "TRACE_LOG_LEVEL",
     "Config",
     "ConfigError",
+    "JsonFormatter",
+    "LevelPrefixFormatter",
 ]
 
 INTERFACES = ("auto", "asgi", "psgi")
 LOOPS = ("auto", "uvloop", "asyncio")
 LIFESPANS = ("auto", "on", "off")
 
-#: Below DEBUG: per-connection and per-message detail. Named "TRACE" in log output.
-TRACE_LOG_LEVEL = 5
 LOG_LEVELS: dict[str, int] = {
     "critical": logging.CRITICAL,
     "error": logging.ERROR,
@@ -45,9 +60,6 @@ LOG_LEVELS: dict[str, int] = {
     "debug": logging.DEBUG,
     "trace": TRACE_LOG_LEVEL,
 }
-
-ERROR_LOGGER = "pyre.error"
-ACCESS_LOGGER = "pyre.access"
 
 
 class ConfigError(ValueError):
@@ -127,6 +139,14 @@ class Config:
     """The trusted peers: comma-separated addresses and CIDR ranges, or ``*``."""
     log_level: str = "info"
     access_log: bool = True
+    access_log_format: str = DEFAULT_ACCESS_LOG_FORMAT
+    """The access log line, with ``{field}`` placeholders (``{{``/``}}`` for braces):
+    client, method, path, query, http_version, request, status, bytes, duration."""
+    log_format: Literal["text", "json"] = "text"
+    """Pyre's own log lines as text, or one JSON object per line."""
+    log_config: str | None = None
+    """A JSON or TOML file holding a ``logging.config.dictConfig`` dictionary, applied
+    on top of Pyre's logging set-up."""
 
     def __post_init__(self) -> None:
         if not (isinstance(self.app, str) or callable(self.app)):
@@ -201,6 +221,15 @@ class Config:
         self.log_level = self.log_level.lower()
         _check_choice(self, "log_level", tuple(LOG_LEVELS))
         _check_bool(self, "access_log")
+        _check_str(self, "access_log_format")
+        try:
+            _core.check_access_log_format(self.access_log_format)
+        except ValueError as exc:
+            raise ConfigError("access_log_format", str(exc)) from None
+        _check_choice(self, "log_format", LOG_FORMATS)
+        if self.log_config is not None:
+            _check_str(self, "log_config")
+            load_log_config(self.log_config)
 
     def default_headers(self) -> list[tuple[bytes, bytes]]:
         """The fields added to every response: ``--header`` ones, then ``server``."""
@@ -285,24 +314,11 @@ class Config:
 
     def configure_logging(self) -> None:
         """Set up the ``pyre.error`` and ``pyre.access`` loggers: one stderr handler
-        each, uvicorn-like lines (``INFO:     message``), level from ``log_level``;
-        ``access_log=False`` disables ``pyre.access``. Calling it again replaces what
-        an earlier call installed rather than adding to it."""
-        logging.addLevelName(TRACE_LOG_LEVEL, "TRACE")
-        level = LOG_LEVELS[self.log_level]
-        for name in (ERROR_LOGGER, ACCESS_LOGGER):
-            logger = logging.getLogger(name)
-            for handler in [h for h in logger.handlers if getattr(h, "_pyre", False)]:
-                logger.removeHandler(handler)
-                handler.close()
-            handler = logging.StreamHandler(sys.stderr)
-            handler._pyre = True  # type: ignore[attr-defined]
-            handler.setFormatter(LevelPrefixFormatter("%(levelprefix)s %(message)s"))
-            logger.addHandler(handler)
-            logger.setLevel(level)
-            logger.propagate = False
-        logging.getLogger(ERROR_LOGGER).disabled = False
-        logging.getLogger(ACCESS_LOGGER).disabled = not self.access_log
+        each, uvicorn-like lines (``INFO:     message``) or JSON (``log_format``),
+        level from ``log_level``, then ``log_config`` on top; ``access_log=False``
+        disables ``pyre.access``. Calling it again replaces what an earlier call
+        installed rather than adding to it. See :mod:`pyre._logging`."""
+        configure_logging(self)
 
 
 def _check_networks(spec: str) -> None:
@@ -333,15 +349,6 @@ def _check_header(header: object) -> str:
     if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
         raise ConfigError("headers", f"the value of {name!r} has a control character")
     return f"{name}: {value}"
-
-
-class LevelPrefixFormatter(logging.Formatter):
-    """Adds ``%(levelprefix)s``: the level name and a colon, padded to nine columns
-    (``"INFO:    "``), as uvicorn prints it."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        record.levelprefix = f"{record.levelname}:".ljust(9)
-        return super().formatMessage(record)
 
 
 # -- validation helpers ------------------------------------------------------------

@@ -21,9 +21,9 @@ from collections.abc import Callable
 from typing import Any
 
 from pyre import _core
-from pyre._asgi import log_access, run_asgi
+from pyre._asgi import run_asgi
+from pyre._logging import access_log_options
 from pyre._psgi import Hooks, handler_of, is_psgi, run_psgi
-from pyre._psgi import log_access as log_psgi_access
 from pyre.config import Config
 from pyre.lifespan import Lifespan
 
@@ -108,7 +108,6 @@ async def serve(
         return STARTUP_FAILURE
 
     debug = logger.isEnabledFor(logging.DEBUG)
-    access = config.access_log and logging.getLogger("pyre.access").isEnabledFor(logging.INFO)
     server = _core.Server(
         handler_of(app) if psgi else app,
         run_psgi if psgi else run_asgi,
@@ -130,7 +129,7 @@ async def serve(
         protocol_error_log=(lambda message: logger.debug("refused request: %s", message))
         if debug
         else None,
-        access_log=(log_psgi_access if psgi else log_access) if access else None,
+        **access_log_options(config),
     )
     server.set_state(lifespan.state)
     # Objects made by imports and startup live as long as the process: moving them out
@@ -176,6 +175,8 @@ async def serve(
             await asyncio.wait(cancelled, timeout=CANCEL_UNWIND_SECONDS)
         server.close_connections()
     finally:
+        # Every access line recorded, including those of the last responses.
+        server.flush_access_log()
         tick_handle.cancel()
         loop.remove_reader(fd)
         _remove_signal_handlers(loop)

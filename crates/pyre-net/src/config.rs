@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use pyre_h1::Limits;
 
+use crate::access_log::AccessLog;
+use crate::proxy::ProxyTrust;
+
 /// Default keep-alive idle timeout: longer than the idle timeouts of common load
 /// balancers (AWS ALB 60 s), so that the proxy closes an idle connection first and no
 /// request races a server-side close.
@@ -68,6 +71,11 @@ pub struct ServerConfig {
     pub date_header: bool,
     /// Report protocol errors as events (for debug logging).
     pub report_protocol_errors: bool,
+    /// Record a line for each completed response (`--access-log`); `None` for off.
+    pub access_log: Option<AccessLog>,
+    /// Whose proxy headers are believed when the access log names the client
+    /// (`--proxy-headers`, `--forwarded-allow-ips`); `None` for nobody's.
+    pub proxy: Option<ProxyTrust>,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +92,8 @@ impl Default for ServerConfig {
             default_headers: Vec::new(),
             date_header: true,
             report_protocol_errors: false,
+            access_log: None,
+            proxy: None,
         }
     }
 }

@@ -87,6 +87,11 @@ pub struct Connection {
     pub drain_wanted: bool,
     pub continue_sent: bool,
     pub disconnect_reported: bool,
+    /// For the access log (only when it is on): when the request head was parsed,
+    /// the response status, and the body bytes sent (framing not counted).
+    pub started: Option<Instant>,
+    pub status: u16,
+    pub body_sent: u64,
 }
 
 impl Connection {
@@ -114,6 +119,9 @@ impl Connection {
             drain_wanted: false,
             continue_sent: false,
             disconnect_reported: false,
+            started: None,
+            status: 0,
+            body_sent: 0,
         }
     }
 

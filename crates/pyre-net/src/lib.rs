@@ -11,7 +11,9 @@
 //! - [`output`]: writing through to sockets, out-buffers, files by `sendfile`.
 //! - [`proxy`]: proxy headers from trusted peers (who the client really is).
 //! - [`buffers`]: the buffer pool and reads into spare capacity.
+//! - [`access_log`]: access log formats, rendering and the batch of lines.
 
+pub mod access_log;
 pub mod buffers;
 pub mod config;
 pub mod connection;

@@ -10,7 +10,7 @@
 //! and host come from the chosen `Forwarded` element, or the first `X-Forwarded-Proto`
 //! / `-Host` value; a scheme other than http, https, ws or wss is ignored.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use pyre_h1::RequestHead;
 
@@ -105,6 +105,21 @@ fn in_net(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
         }
         _ => false,
     }
+}
+
+/// [`resolve`] for a connection's peer: a Unix socket peer (`None`) has no address
+/// and is trusted only with `*`.
+pub fn resolve_peer(
+    trust: &ProxyTrust,
+    peer: Option<SocketAddr>,
+    head: &RequestHead,
+    buf: &[u8],
+) -> Option<Forwarded> {
+    if peer.is_none() && !trust.trusts_all() {
+        return None;
+    }
+    let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip());
+    resolve(trust, ip, head, buf)
 }
 
 /// What trusted proxies say about a request from `peer`, if `peer` is trusted and

@@ -32,11 +32,13 @@ use pyre_h1::{
 };
 use slab::Slab;
 
+use crate::access_log::{AccessEntry, AccessLog, ClientAddr};
 use crate::buffers::{read_into, BufferPool, ReadResult};
 use crate::config::{ServerConfig, EVENTS_PER_POLL, LINGER_TIMEOUT};
 use crate::connection::{Connection, Phase, ResponseState};
 use crate::listener::{BindAddr, Listener, LocalAddr};
 use crate::output::{self, FileJob, Written};
+use crate::proxy::resolve_peer;
 
 /// Names one request: the connection's slab index and the request's sequence
 /// number on it. Packed into a `u64` for the bindings.
@@ -153,10 +155,13 @@ pub struct Server {
     /// discarded) whose readiness edge was already consumed: served again at the
     /// start of the next [`Server::process`].
     again: Vec<usize>,
+    /// The lines of completed responses not yet taken by the host (`--access-log`).
+    access_log: Option<AccessLog>,
 }
 
 impl Server {
-    pub fn new(config: ServerConfig) -> io::Result<Server> {
+    pub fn new(mut config: ServerConfig) -> io::Result<Server> {
+        let access_log = config.access_log.take();
         Ok(Server {
             poll: Poll::new()?,
             events: Events::with_capacity(EVENTS_PER_POLL),
@@ -172,7 +177,14 @@ impl Server {
             requests_started: 0,
             shutting_down: false,
             again: Vec::new(),
+            access_log,
         })
+    }
+
+    /// The access log's batch, when the access log is on: the host takes its lines
+    /// once per batch of events, on its tick and at shutdown.
+    pub fn access_log(&mut self) -> Option<&mut AccessLog> {
+        self.access_log.as_mut()
     }
 
     /// Binds a listener and starts accepting on it; returns the bound address.
@@ -430,6 +442,11 @@ impl Server {
                 conn.disconnect_reported = false;
                 conn.deadline = None;
                 conn.phase = Phase::InFlight;
+                conn.status = 0;
+                conn.body_sent = 0;
+                if self.access_log.is_some() {
+                    conn.started = Some(Instant::now());
+                }
                 self.in_flight += 1;
                 if self
                     .config
@@ -772,6 +789,7 @@ impl Server {
             Err(e) => return Err(SendError::InvalidHead(e.reason())),
         };
         conn.keep_alive = encoded.keep_alive;
+        conn.status = status;
         conn.response = ResponseState::Streaming {
             framing: encoded.framing,
             sent: 0,
@@ -900,6 +918,9 @@ impl Server {
             return Err(SendError::Protocol(message));
         }
         conn.response = ResponseState::Streaming { framing, sent };
+        if framing != Framing::Empty {
+            conn.body_sent += added;
+        }
         Ok(framing)
     }
 
@@ -908,7 +929,10 @@ impl Server {
         let written = output::write_through(&mut self.conns[id], data, tail);
         if written == Written::Failed {
             // A stream in progress learns it now; a completed response was handed to
-            // the kernel as far as it would go.
+            // the kernel as far as it would go (and is logged as complete).
+            if !more {
+                self.log_response(id);
+            }
             self.close(id);
             return if more {
                 Err(SendError::Disconnected)
@@ -936,6 +960,7 @@ impl Server {
     /// The response is complete: keep the connection for the next request, or
     /// close it after the flush.
     fn finish(&mut self, id: usize) {
+        self.log_response(id);
         self.in_flight -= 1;
         let conn = &mut self.conns[id];
         if conn.keep_alive && !self.shutting_down && !conn.read_closed {
@@ -950,6 +975,41 @@ impl Server {
             conn.phase = Phase::Closing;
             conn.deadline = Some(Instant::now() + self.config.keep_alive_timeout);
         }
+    }
+
+    /// Adds the access log line of the response just completed on `id` (its head is
+    /// still in the read buffer).
+    fn log_response(&mut self, id: usize) {
+        let Some(log) = self.access_log.as_mut() else {
+            return;
+        };
+        let conn = &self.conns[id];
+        let Some(head) = conn.head.as_ref() else { return };
+        let buf = &conn.read_buf;
+        let forwarded = self
+            .config
+            .proxy
+            .as_ref()
+            .and_then(|trust| resolve_peer(trust, conn.peer, head, buf));
+        let client = match (forwarded.as_ref().and_then(|f| f.client.as_ref()), conn.peer) {
+            (Some((host, port)), _) => ClientAddr::Forwarded(host, *port),
+            (None, Some(peer)) => ClientAddr::Peer(peer),
+            (None, None) => ClientAddr::Unknown,
+        };
+        let target = head.target.get(buf);
+        let (raw_path, query) = pyre_h1::split_target(head.target_form, target);
+        let entry = AccessEntry {
+            client,
+            method: head.method_span.get(buf),
+            raw_path,
+            query,
+            target,
+            http_version: head.version.as_str(),
+            status: conn.status,
+            bytes: conn.body_sent,
+            duration: conn.started.map_or_else(Default::default, |t| t.elapsed()),
+        };
+        log.record(&entry);
     }
 
     /// Discards request body the application did not read; then the next request.

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -21,6 +21,8 @@ struct TestServer {
     stop: Arc<AtomicBool>,
     shutdown: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// The access log's lines, taken after each turn of the loop (when it is on).
+    access: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Drop for TestServer {
@@ -75,6 +77,8 @@ fn start(config: ServerConfig) -> TestServer {
     let stop = Arc::new(AtomicBool::new(false));
     let shutdown = Arc::new(AtomicBool::new(false));
     let (stop2, shutdown2) = (stop.clone(), shutdown.clone());
+    let access = Arc::new(Mutex::new(Vec::new()));
+    let access2 = access.clone();
     let thread = std::thread::spawn(move || {
         let mut bodies: std::collections::HashMap<u64, (Vec<u8>, Vec<u8>)> = Default::default();
         let mut waiting: HashSet<u64> = HashSet::new();
@@ -120,6 +124,9 @@ fn start(config: ServerConfig) -> TestServer {
                     break;
                 }
             }
+            if let Some(log) = server.access_log() {
+                access2.lock().unwrap().extend(log.take_lines());
+            }
         }
     });
     TestServer {
@@ -127,6 +134,7 @@ fn start(config: ServerConfig) -> TestServer {
         stop,
         shutdown,
         thread: Some(thread),
+        access,
     }
 }
 
@@ -307,4 +315,33 @@ fn http10_is_close_delimited_without_keep_alive() {
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
     assert!(!response.contains("transfer-encoding"), "{response}");
     assert!(response.ends_with("\r\n\r\nabcd"), "{response}");
+}
+
+#[test]
+fn access_log_lines_follow_the_responses_in_order() {
+    use pyre_net::access_log::{AccessFormat, AccessLog, AccessOutput};
+    let format = AccessFormat::compile("{method} {path} {query} {status} {bytes}").unwrap();
+    let server = start(ServerConfig {
+        access_log: Some(AccessLog::new(format, AccessOutput::Text { prefix: "> ".into() })),
+        ..ServerConfig::default()
+    });
+    let mut s = connect(server.addr);
+    s.write_all(
+        b"GET /a?x=1 HTTP/1.1\r\nHost: a\r\n\r\n\
+          GET /stream HTTP/1.1\r\nHost: a\r\n\r\n\
+          POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello\
+          HEAD /b HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    read_to_close(&mut s);
+    let expected = "> GET /a x=1 200 2\n> GET /stream  200 4\n> POST /echo  200 5\n> HEAD /b  200 0\n";
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let lines = String::from_utf8(server.access.lock().unwrap().clone()).unwrap();
+        if lines == expected || std::time::Instant::now() > deadline {
+            assert_eq!(lines, expected);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

@@ -93,8 +93,6 @@ pub struct Channel {
     /// Trailer fields received so far (`more_trailers: true`).
     trailers: Vec<(Vec<u8>, Vec<u8>)>,
     task: Option<Py<PyAny>>,
-    /// The request's scope (ASGI) or Request (PSGI), kept only for the access log.
-    scope: Option<Py<PyAny>>,
 }
 
 /// One already-done future shared by every `send()`: awaiting a done future returns
@@ -102,7 +100,7 @@ pub struct Channel {
 static DONE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 impl Channel {
-    pub fn new(server: Py<Server>, key: RequestKey, scope: Option<Py<PyAny>>) -> Self {
+    pub fn new(server: Py<Server>, key: RequestKey) -> Self {
         Channel {
             server,
             key,
@@ -119,13 +117,7 @@ impl Channel {
             trailers_expected: false,
             trailers: Vec::new(),
             task: None,
-            scope,
         }
-    }
-
-    /// The object handed to the access log when the response completes.
-    pub fn set_logged(&mut self, logged: Py<PyAny>) {
-        self.scope = Some(logged);
     }
 
     pub fn set_task(&mut self, task: Py<PyAny>) {
@@ -360,16 +352,6 @@ impl Channel {
         }
     }
 
-    /// The response is complete: write the access log line, if enabled.
-    fn log_access(&mut self, py: Python<'_>) -> PyResult<()> {
-        if let Some(scope) = self.scope.take() {
-            if let Some(log) = &self.server.borrow(py).access_log {
-                log.call1(py, (scope, self.held_status))?;
-            }
-        }
-        Ok(())
-    }
-
     fn send_error(err: SendError) -> PyErr {
         match err {
             SendError::Disconnected => ClientDisconnected::new_err("client disconnected"),
@@ -455,9 +437,9 @@ impl Channel {
         if self.wanted == Wanted::Message {
             self.resolve_waiter(py, Self::disconnect_message(py)?)?;
         }
-        self.log_access(py)?;
+        // The runtime recorded the access log line; it is written with its batch.
         let server = self.server.borrow(py);
-        server.schedule_drain(py, &self.server)
+        server.after_response(py, &self.server)
     }
 
     /// `http.response.trailers`: gathered until `more_trailers` is false, then sent.

@@ -15,6 +15,21 @@ mod server;
 
 use pyo3::prelude::*;
 
+/// Raises ValueError, naming the problem, if `spec` is not a valid access log
+/// format (an unknown `{field}`, an unclosed brace).
+#[pyfunction]
+fn check_access_log_format(spec: &str) -> PyResult<()> {
+    server::compile_format(spec).map(|_| ())
+}
+
+/// The names of the access log's fields, in the order records carry them.
+fn access_log_fields() -> Vec<&'static str> {
+    pyre_net::access_log::Field::ALL
+        .iter()
+        .map(|f| f.name())
+        .collect()
+}
+
 /// The module initialiser: `import pyre._core` runs this.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -31,6 +46,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<psgi::BodyStream>()?;
     m.add_class::<psgi::Responder>()?;
     m.add_class::<psgi::ResponseStream>()?;
+    m.add(
+        "DEFAULT_ACCESS_LOG_FORMAT",
+        pyre_net::access_log::DEFAULT_ACCESS_LOG_FORMAT,
+    )?;
+    m.add("ACCESS_LOG_FIELDS", access_log_fields())?;
+    m.add_function(wrap_pyfunction!(check_access_log_format, m)?)?;
     m.add("ProtocolError", m.py().get_type::<errors::ProtocolError>())?;
     m.add(
         "ClientDisconnected",

@@ -8,25 +8,32 @@
 //! an asyncio Task through the Python runner coroutine (`pyre._asgi.run_asgi`); body
 //! bytes and disconnects resolve the futures a channel's `receive()` returned.
 //!
+//! Access log: the runtime renders a line (or a record) when a response completes
+//! and keeps it in a batch; this object hands the batch to Python's `access_log`
+//! sink at the end of `on_ready` and `tick`, at shutdown, and, for responses that
+//! complete in a task step outside `on_ready`, from one `call_soon` per loop
+//! iteration. So a busy server writes once per batch of responses, not per line.
+//!
 //! Borrowing: the runtime lives in a `RefCell` borrowed only for the duration of a
 //! Rust call, never across a call into Python that could come back here.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyre_net::access_log::{split_lines, AccessFormat, AccessLog, AccessOutput};
 use pyre_net::{BindAddr, Event, LocalAddr, RequestKey, ServerConfig};
 
 use crate::channel::Channel;
 use crate::psgi::{Request, Responder};
 use crate::scope::{build_scope, server_tuple, ScopeConstants};
-use pyre_net::proxy::{resolve, Forwarded, ProxyTrust};
+use pyre_net::proxy::{resolve_peer, Forwarded, ProxyTrust};
 
 /// Hashes a packed request key with one multiplication (Fibonacci hashing): keys
 /// are ours, not an attacker's, so SipHash's protection buys nothing on this path.
@@ -78,8 +85,16 @@ pub struct Server {
     eager_task: Option<(Py<PyAny>, Py<PyDict>)>,
     call_soon: Py<PyAny>,
     protocol_error_log: Option<Py<PyAny>>,
-    /// `access_log(scope, status)`, called when a response completes, if enabled.
-    pub access_log: Option<Py<PyAny>>,
+    /// Where the access log's batches go, if it is on: `sink(text)` for text and
+    /// JSON lines, `sink(records)` for records (see `_core.pyi`).
+    access_sink: Option<Py<PyAny>>,
+    access_records: bool,
+    /// A `flush_access_log` is scheduled with `call_soon`.
+    flush_scheduled: Cell<bool>,
+    /// Inside `on_ready` or `tick`, which flush the batch when they end.
+    dispatching: Cell<bool>,
+    /// The bound `flush_access_log` method, kept for `call_soon`.
+    flush_method: RefCell<Option<Py<PyAny>>>,
     constants: ScopeConstants,
     state: RefCell<Option<Py<PyDict>>>,
     /// A drain of queued events is scheduled with `call_soon`.
@@ -104,7 +119,9 @@ impl Server {
         limit_request_body = None, read_high_water = 65536, write_high_water = 65536,
         write_low_water = 16384, default_headers = Vec::new(), date_header = true,
         proxy_headers = true, forwarded_allow_ips = "127.0.0.1",
-        protocol_error_log = None, access_log = None
+        protocol_error_log = None, access_log = None,
+        access_log_format = pyre_net::access_log::DEFAULT_ACCESS_LOG_FORMAT,
+        access_log_output = "text", access_log_prefix = ""
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -128,6 +145,9 @@ impl Server {
         forwarded_allow_ips: &str,
         protocol_error_log: Option<Py<PyAny>>,
         access_log: Option<Py<PyAny>>,
+        access_log_format: &str,
+        access_log_output: &str,
+        access_log_prefix: &str,
     ) -> PyResult<Self> {
         let psgi = match interface {
             "asgi" => false,
@@ -146,6 +166,21 @@ impl Server {
                 "water marks must be positive, and the low one at most the high one",
             ));
         }
+        let output = match access_log_output {
+            "text" => AccessOutput::Text {
+                prefix: access_log_prefix.to_string(),
+            },
+            "json" => AccessOutput::Json {
+                logger: "pyre.access".to_string(),
+            },
+            "records" => AccessOutput::Records,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "access_log_output must be text, json or records, got {other:?}"
+                )))
+            }
+        };
+        let format = compile_format(access_log_format)?;
         let mut config = ServerConfig {
             keep_alive_timeout: Duration::from_secs_f64(timeout_keep_alive),
             header_timeout: Duration::from_secs_f64(timeout_header),
@@ -165,6 +200,10 @@ impl Server {
         } else {
             None
         };
+        if access_log.is_some() {
+            config.access_log = Some(AccessLog::new(format, output.clone()));
+            config.proxy = proxy.clone();
+        }
         let net = pyre_net::Server::new(config).map_err(os_error)?;
         let loop_ref = event_loop.bind(py);
         Ok(Server {
@@ -184,7 +223,11 @@ impl Server {
             call_soon: loop_ref.getattr("call_soon")?.unbind(),
             loop_: event_loop,
             protocol_error_log,
-            access_log,
+            access_sink: access_log,
+            access_records: output == AccessOutput::Records,
+            flush_scheduled: Cell::new(false),
+            dispatching: Cell::new(false),
+            flush_method: RefCell::new(None),
             constants: ScopeConstants::new(py, root_path)?,
             state: RefCell::new(None),
             drain_scheduled: Cell::new(false),
@@ -252,18 +295,39 @@ impl Server {
     fn on_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
         let this = slf.borrow();
         this.drain_scheduled.set(false);
-        this.core.borrow_mut().net.process().map_err(os_error)?;
-        this.dispatch_events(slf)?;
+        this.dispatching.set(true);
+        // The runtime's borrow ends with the statement, before any call into Python.
+        let processed = this.core.borrow_mut().net.process().map_err(os_error);
+        let result = processed.and_then(|()| this.dispatch_events(slf));
+        this.dispatching.set(false);
+        // One write for every line of the batch (responses completed by eager
+        // tasks inside dispatch, files finished by process).
+        let flushed = this.flush(slf.py());
+        result?;
+        flushed?;
         // Connections left with work after their turn (a large file, a long body
         // being discarded) are served again on the loop's next iteration.
         this.schedule_drain(slf.py(), &slf.clone().unbind())
     }
 
-    /// Sweeps deadlines (call about once a second).
+    /// Sweeps deadlines (call about once a second), and writes the access log's
+    /// batch.
     fn tick(slf: &Bound<'_, Self>) -> PyResult<()> {
         let this = slf.borrow();
         this.core.borrow_mut().net.tick();
-        this.dispatch_events(slf)
+        this.dispatching.set(true);
+        let result = this.dispatch_events(slf);
+        this.dispatching.set(false);
+        this.flush(slf.py())?;
+        result
+    }
+
+    /// Hands the access log lines recorded so far to the sink (at once; the
+    /// server also does this after each batch of events, on the tick, and when a
+    /// response completes outside a batch). Call it last thing at shutdown.
+    fn flush_access_log(&self, py: Python<'_>) -> PyResult<()> {
+        self.flush_scheduled.set(false);
+        self.flush(py)
     }
 
     /// Stops accepting (after taking the connections already queued) and closes
@@ -300,7 +364,7 @@ impl Server {
         this.core.borrow_mut().net.close_all();
         this.dispatch_events(slf)?;
         this.core.borrow_mut().channels.clear();
-        Ok(())
+        this.flush(slf.py())
     }
 }
 
@@ -332,6 +396,90 @@ impl Server {
             }
         };
         self.call_soon.call1(py, (method,))?;
+        Ok(())
+    }
+
+    /// A response completed in an application call: serve queued events soon, and
+    /// write its access log line at the end of this loop iteration unless a batch
+    /// in progress (`on_ready`, `tick`) writes it.
+    pub fn after_response(&self, py: Python<'_>, slf: &Py<Server>) -> PyResult<()> {
+        self.schedule_drain(py, slf)?;
+        if self.access_sink.is_none() || self.dispatching.get() || self.flush_scheduled.get() {
+            return Ok(());
+        }
+        let pending = self
+            .core
+            .borrow_mut()
+            .net
+            .access_log()
+            .is_some_and(|log| !log.is_empty());
+        if !pending {
+            return Ok(());
+        }
+        self.flush_scheduled.set(true);
+        let method = {
+            let mut cached = self.flush_method.borrow_mut();
+            match cached.as_ref() {
+                Some(m) => m.clone_ref(py),
+                None => {
+                    let m = slf.bind(py).getattr("flush_access_log")?.unbind();
+                    *cached = Some(m.clone_ref(py));
+                    m
+                }
+            }
+        };
+        self.call_soon.call1(py, (method,))?;
+        Ok(())
+    }
+
+    /// Hands the access log's batch to the sink: text in pieces of at most
+    /// `PIPE_BUF` bytes ending at line ends (atomic writes to a shared pipe), or
+    /// one list of records.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let Some(sink) = &self.access_sink else {
+            return Ok(());
+        };
+        // Taken out before calling Python: the sink may log, and logging may come
+        // back here.
+        let (lines, records) = {
+            let mut core = self.core.borrow_mut();
+            let Some(log) = core.net.access_log() else {
+                return Ok(());
+            };
+            if log.is_empty() {
+                return Ok(());
+            }
+            (log.take_lines(), log.take_records())
+        };
+        if self.access_records {
+            let batch = PyList::empty(py);
+            for r in records {
+                let time = r
+                    .time
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                batch.append((
+                    r.message,
+                    time,
+                    r.client,
+                    r.method,
+                    r.path,
+                    r.query,
+                    r.http_version,
+                    r.request,
+                    r.status,
+                    r.bytes,
+                    r.duration,
+                ))?;
+            }
+            sink.call1(py, (batch,))?;
+            return Ok(());
+        }
+        for piece in split_lines(&lines, PIPE_BUF) {
+            // Lines are UTF-8: fields are escaped or decoded lossily.
+            let text = PyString::new(py, &String::from_utf8_lossy(piece));
+            sink.call1(py, (text,))?;
+        }
         Ok(())
     }
 
@@ -403,11 +551,7 @@ impl Server {
             }
             scope
         };
-        let logged_scope = self
-            .access_log
-            .as_ref()
-            .map(|_| scope.clone().into_any().unbind());
-        let channel = Py::new(py, Channel::new(slf.clone().unbind(), key, logged_scope))?;
+        let channel = Py::new(py, Channel::new(slf.clone().unbind(), key))?;
         let bound = channel.bind(py);
         let receive = bound.getattr(pyo3::intern!(py, "receive"))?;
         let send = bound.getattr(pyo3::intern!(py, "send"))?;
@@ -420,7 +564,7 @@ impl Server {
     /// PSGI: builds the request and responder and starts the application.
     fn start_psgi_request(&self, slf: &Bound<'_, Self>, key: RequestKey) -> PyResult<()> {
         let py = slf.py();
-        let channel = Py::new(py, Channel::new(slf.clone().unbind(), key, None))?;
+        let channel = Py::new(py, Channel::new(slf.clone().unbind(), key))?;
         let request = {
             let mut core = self.core.borrow_mut();
             let core = &mut *core;
@@ -435,12 +579,6 @@ impl Server {
                 Request::new(channel.clone_ref(py), &view, client, server.unbind(), forwarded),
             )?
         };
-        if self.access_log.is_some() {
-            channel
-                .bind(py)
-                .borrow_mut()
-                .set_logged(request.clone_ref(py).into_any());
-        }
         let responder = Py::new(py, Responder::new(channel.clone_ref(py)))?;
         let coro = self.runner.call1(
             py,
@@ -452,12 +590,7 @@ impl Server {
     /// What trusted proxies said about this request (see `proxy.rs`). A Unix socket
     /// peer has no address: it is trusted only with `--forwarded-allow-ips '*'`.
     fn forwarded(&self, view: &pyre_net::RequestView<'_>) -> Option<Forwarded> {
-        let trust = self.proxy.as_ref()?;
-        if view.peer.is_none() && !trust.trusts_all() {
-            return None;
-        }
-        let peer = view.peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip());
-        resolve(trust, peer, view.head, view.buf)
+        resolve_peer(self.proxy.as_ref()?, view.peer, view.head, view.buf)
     }
 
     /// Runs the application's coroutine as an asyncio Task, its channel registered
@@ -485,6 +618,15 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// Writes of at most this many bytes to a pipe are atomic (POSIX `PIPE_BUF`, 4096
+/// on Linux): workers sharing one stderr never interleave inside a line.
+const PIPE_BUF: usize = 4096;
+
+/// Compiles an access log format, a bad one as a ValueError naming the problem.
+pub fn compile_format(spec: &str) -> PyResult<AccessFormat> {
+    AccessFormat::compile(spec).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// `asyncio.Task` and its eager keyword arguments, where the interpreter has them
