@@ -70,6 +70,10 @@ pub struct Connection {
     /// stay small).
     pub file: Option<Box<FileJob>>,
     pub response: ResponseState,
+    /// The status of the response in flight (set when its head is written).
+    pub status: u16,
+    /// When the request's head was read (the duration metric's start).
+    pub started: Instant,
     /// The request allows another one after it, and nothing since said otherwise.
     pub keep_alive: bool,
     pub deadline: Option<Instant>,
@@ -105,6 +109,8 @@ impl Connection {
             write_pos: 0,
             file: None,
             response: ResponseState::NotStarted,
+            status: 0,
+            started: Instant::now(),
             keep_alive: true,
             deadline: None,
             read_paused: false,

@@ -36,6 +36,7 @@ use crate::buffers::{read_into, BufferPool, ReadResult};
 use crate::config::{ServerConfig, EVENTS_PER_POLL, LINGER_TIMEOUT};
 use crate::connection::{Connection, Phase, ResponseState};
 use crate::listener::{BindAddr, Listener, LocalAddr};
+use crate::metrics::{Metrics, Rejection, Snapshot};
 use crate::output::{self, FileJob, Written};
 
 /// Names one request: the connection's slab index and the request's sequence
@@ -150,6 +151,8 @@ pub struct Server {
     /// discarded) whose readiness edge was already consumed: served again at the
     /// start of the next [`Server::process`].
     again: Vec<usize>,
+    /// Counters for `--metrics-port` (see `metrics.rs`).
+    metrics: Metrics,
 }
 
 impl Server {
@@ -168,6 +171,7 @@ impl Server {
             in_flight: 0,
             shutting_down: false,
             again: Vec::new(),
+            metrics: Metrics::default(),
         })
     }
 
@@ -195,6 +199,11 @@ impl Server {
 
     pub fn connection_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// The counters and gauges now (see [`crate::metrics`]).
+    pub fn metrics(&self) -> Snapshot {
+        self.metrics.snapshot(self.in_flight, self.conns.len())
     }
 
     /// Events are queued, or connections wait for another turn: call
@@ -286,6 +295,7 @@ impl Server {
                     }
                     conn.deadline = Some(self.now + self.config.header_timeout);
                     entry.insert(conn);
+                    self.metrics.accepted();
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted || e.kind() == ErrorKind::ConnectionAborted => {}
@@ -375,6 +385,7 @@ impl Server {
             let room = limit - conn.read_buf.len();
             match read_into(fd, &mut conn.read_buf, room) {
                 ReadResult::Read { read: n, offered } => {
+                    self.metrics.received(n);
                     if conn.phase == Phase::Lingering {
                         conn.read_buf.clear();
                     }
@@ -426,6 +437,7 @@ impl Server {
                 conn.disconnect_reported = false;
                 conn.deadline = None;
                 conn.phase = Phase::InFlight;
+                conn.started = self.now;
                 self.in_flight += 1;
                 if self
                     .config
@@ -435,6 +447,7 @@ impl Server {
                     self.in_flight -= 1;
                     conn.phase = Phase::Closing;
                     conn.head = None;
+                    self.metrics.rejected(Rejection::ConcurrencyLimit);
                     self.write_error(id, 503, "server busy: too many requests in flight");
                     return;
                 }
@@ -447,6 +460,7 @@ impl Server {
 
     /// Answers a request the codec refused, and closes.
     fn refuse(&mut self, id: usize, error: ParseError) {
+        self.metrics.rejected(Rejection::Codec(error));
         if self.config.report_protocol_errors {
             self.queue.push_back(Event::ProtocolError {
                 peer: self.conns[id].peer,
@@ -460,6 +474,7 @@ impl Server {
     /// Writes a short plain-text error response with `Connection: close`, then
     /// closes the connection after the flush.
     fn write_error(&mut self, id: usize, status: u16, reason: &str) {
+        self.metrics.response(status);
         self.date.update(SystemTime::now());
         let conn = &mut self.conns[id];
         if conn.write_buf.capacity() == 0 {
@@ -489,7 +504,11 @@ impl Server {
     /// Returns false when the socket failed and the connection was closed.
     fn flush(&mut self, id: usize) -> bool {
         let had_file = self.conns[id].file.is_some();
-        let written = output::write_out(&mut self.conns[id], self.config.file_bytes_per_turn);
+        let written = output::write_out(
+            &mut self.conns[id],
+            self.config.file_bytes_per_turn,
+            self.metrics.sent(),
+        );
         self.settle(id, written, had_file)
     }
 
@@ -578,6 +597,7 @@ impl Server {
         let _ = self.poll.registry().deregister(&mut conn.stream);
         if conn.phase == Phase::InFlight {
             self.in_flight -= 1;
+            self.metrics.aborted();
             if !conn.disconnect_reported || conn.drain_wanted {
                 self.queue.push_back(Event::Disconnect(key_of(id, &conn)));
             }
@@ -760,6 +780,7 @@ impl Server {
                 // 500, and as for a stream the connection closes.
                 let message = "response body does not match its Content-Length";
                 self.in_flight -= 1;
+                self.observe_duration(key.index as usize);
                 self.conns[key.index as usize].disconnect_reported = true;
                 self.write_error(key.index as usize, 500, message);
                 return Err(SendError::Protocol(message));
@@ -767,6 +788,7 @@ impl Server {
             Err(e) => return Err(SendError::InvalidHead(e.reason())),
         };
         conn.keep_alive = encoded.keep_alive;
+        conn.status = status;
         conn.response = ResponseState::Streaming {
             framing: encoded.framing,
             sent: 0,
@@ -900,7 +922,7 @@ impl Server {
 
     /// Writes framed body bytes through; `more == false` completes the response.
     fn write_body(&mut self, id: usize, data: &[u8], tail: &[u8], more: bool) -> Result<Flow, SendError> {
-        let written = output::write_through(&mut self.conns[id], data, tail);
+        let written = output::write_through(&mut self.conns[id], data, tail, self.metrics.sent());
         if written == Written::Failed {
             // A stream in progress learns it now; a completed response was handed to
             // the kernel as far as it would go.
@@ -932,6 +954,8 @@ impl Server {
     /// close it after the flush.
     fn finish(&mut self, id: usize) {
         self.in_flight -= 1;
+        self.metrics.response(self.conns[id].status);
+        self.observe_duration(id);
         let conn = &mut self.conns[id];
         if conn.keep_alive && !self.shutting_down && !conn.read_closed {
             if conn.body.is_some() {
@@ -943,8 +967,17 @@ impl Server {
             }
         } else {
             conn.phase = Phase::Closing;
-            conn.deadline = Some(Instant::now() + self.config.keep_alive_timeout);
+            conn.deadline = Some(self.now + self.config.keep_alive_timeout);
         }
+    }
+
+    /// Counts the duration of the request on connection `id`, whose response is
+    /// complete. Refreshes the server's clock, which deadlines set next and a
+    /// pipelined request's start then use.
+    fn observe_duration(&mut self, id: usize) {
+        self.now = Instant::now();
+        let elapsed = self.now.saturating_duration_since(self.conns[id].started);
+        self.metrics.duration(elapsed.as_nanos() as u64);
     }
 
     /// Discards request body the application did not read; then the next request.
@@ -1049,7 +1082,10 @@ impl Server {
             .collect();
         for (id, phase) in expired {
             match phase {
-                Phase::ReadingHead => self.write_error(id, 408, "request head not received in time"),
+                Phase::ReadingHead => {
+                    self.metrics.rejected(Rejection::HeaderTimeout);
+                    self.write_error(id, 408, "request head not received in time");
+                }
                 Phase::InFlight => {}
                 _ => self.close(id),
             }
