@@ -1,6 +1,6 @@
 """Type stubs for the Rust extension module ``pyre._core`` (crates/pyre-py)."""
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from os import PathLike
 from typing import Any, Final, final
 
@@ -15,6 +15,16 @@ DEFAULT_MAX_TARGET_BYTES: Final[int]
 
 DEFAULT_MAX_HEADERS: Final[int]
 """Most header fields accepted by default (more: 431)."""
+
+METRICS_SNAPSHOT_BYTES: Final[int]
+"""Size of a metrics snapshot (``Server.metrics()``): native-endian u64 words."""
+
+def render_metrics(snapshots: Sequence[bytes]) -> str:
+    """The Prometheus text (format 0.0.4) of the sum of metrics snapshots."""
+
+def retire_metrics(retired: bytes, last: bytes) -> bytes:
+    """``retired`` plus the counters (not the gauges) of ``last``, the final snapshot
+    of a worker that exited."""
 
 class ClientDisconnected(OSError):
     """The client closed the connection; the response cannot be sent."""
@@ -65,6 +75,9 @@ class Server:
     @property
     def connections(self) -> int:
         """Open connections."""
+    def metrics(self) -> bytes:
+        """The counters and gauges now, as a snapshot of ``METRICS_SNAPSHOT_BYTES``
+        bytes for ``render_metrics`` (see pyre.metrics)."""
     def on_ready(self) -> None:
         """Does all ready I/O, then starts the application for new requests."""
     def tick(self) -> None:

@@ -18,7 +18,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from pyre import _core
+from pyre import _core, metrics
 from pyre._asgi import log_access, run_asgi
 from pyre._psgi import Hooks, handler_of, is_psgi, run_psgi
 from pyre._psgi import log_access as log_psgi_access
@@ -34,22 +34,29 @@ TICK_SECONDS = 1.0
 CANCEL_UNWIND_SECONDS = 2.0
 
 
-def run_config(config: Config) -> int:
-    """Serves until a signal stops it; returns the process exit status."""
+def run_config(config: Config, metrics_slot: metrics.Slot | None = None) -> int:
+    """Serves until a signal stops it; returns the process exit status.
+    ``metrics_slot``: where a worker publishes its metrics (pyre.metrics)."""
     if config.workers > 1:
         from pyre.supervisor import run_workers
 
         return run_workers(config)
     config.configure_logging()
+    # --metrics-port: a single server process owns its metrics listener.
+    owned = metrics.serve_single(config) if metrics_slot is None else None
+    if owned is not None:
+        metrics_slot = owned[1]
     loop = config.event_loop_factory()()
     asyncio.set_event_loop(loop)
     try:
-        return loop.run_until_complete(serve(config))
+        return loop.run_until_complete(serve(config, metrics_slot=metrics_slot))
     finally:
         with contextlib.suppress(Exception):
             loop.run_until_complete(loop.shutdown_asyncgens())
         asyncio.set_event_loop(None)
         loop.close()
+        if owned is not None:
+            owned[0].close()
 
 
 async def serve(
@@ -57,9 +64,11 @@ async def serve(
     *,
     started: Callable[[list[Any]], None] | None = None,
     stop: asyncio.Event | None = None,
+    metrics_slot: metrics.Slot | None = None,
 ) -> int:
     """Runs the server on the running loop until ``stop`` is set (or a signal).
-    ``started`` receives the bound addresses once listening."""
+    ``started`` receives the bound addresses once listening; the server's metrics are
+    published to ``metrics_slot``, if given."""
     loop = asyncio.get_running_loop()
     app = config.load_app()
     psgi = config.interface == "psgi" or (config.interface == "auto" and is_psgi(app))
@@ -107,6 +116,7 @@ async def serve(
     fd = server.fileno()
     loop.add_reader(fd, server.on_ready)
     tick_handle = _schedule_ticks(loop, server)
+    publisher = metrics_slot.publish_from(loop, server) if metrics_slot else None
     _install_signal_handlers(loop, stop, forced)
     if started is not None:
         started(addresses)
@@ -132,6 +142,8 @@ async def serve(
         server.close_connections()
     finally:
         tick_handle.cancel()
+        if publisher is not None:
+            publisher.stop()
         loop.remove_reader(fd)
         _remove_signal_handlers(loop)
         if config.uds is not None:

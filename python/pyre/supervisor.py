@@ -24,6 +24,7 @@ import socket
 import time
 from typing import Any
 
+from pyre import metrics
 from pyre.config import Config
 
 logger = logging.getLogger("pyre.error")
@@ -54,7 +55,7 @@ def bind(config: Config) -> socket.socket:
     return sock
 
 
-def _worker(config: Config, fd: int) -> None:
+def _worker(config: Config, fd: int, metrics_slot: metrics.Slot | None = None) -> None:
     """A worker process: serve the inherited listener until told to stop."""
     from pyre.serve import run_config
 
@@ -64,7 +65,7 @@ def _worker(config: Config, fd: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     worker_config = dataclasses.replace(config, fd=os.dup(fd), uds=None, workers=1)
-    os._exit(run_config(worker_config))
+    os._exit(run_config(worker_config, metrics_slot))
 
 
 class Supervisor:
@@ -75,10 +76,14 @@ class Supervisor:
         self.stopping = False
         self.forced = False
         self.backoff = 0.0
+        self.metrics = metrics.Metrics.for_workers(config)  # --metrics-port
 
     def spawn(self, fd: int) -> None:
-        process = self.context.Process(target=_worker, args=(self.config, fd), daemon=False)
+        slot = self.metrics.claim() if self.metrics else None
+        process = self.context.Process(target=_worker, args=(self.config, fd, slot), daemon=False)
         process.start()
+        if self.metrics:
+            self.metrics.assign(slot, process.pid)
         self.workers.append((process, time.monotonic()))
         logger.info("Started worker process [%d]", process.pid)
 
@@ -106,6 +111,8 @@ class Supervisor:
             where,
             self.config.workers,
         )
+        if self.metrics:
+            self.metrics.serve()
         previous = {
             sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
         }
@@ -120,6 +127,8 @@ class Supervisor:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             sock.close()
+            if self.metrics:
+                self.metrics.close()
             if self.config.uds is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(self.config.uds)
@@ -133,6 +142,8 @@ class Supervisor:
                 alive.append((process, started))
                 continue
             process.join()
+            if self.metrics:
+                self.metrics.retire(process.pid)
             quick = time.monotonic() - started < QUICK_DEATH_SECONDS
             self.backoff = min(max(self.backoff * 2, 0.5), MAX_BACKOFF_SECONDS) if quick else 0
             logger.warning(
