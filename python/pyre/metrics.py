@@ -49,12 +49,13 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from socketserver import TCPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyre import _core
 from pyre.config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
 
 __all__ = ["CONTENT_TYPE", "PUBLISH_SECONDS", "Board", "Exposition", "Metrics", "Publisher"]
 
@@ -231,21 +232,23 @@ def serve_single(config: Config) -> tuple[Metrics, Slot] | None:
     return metrics, slot
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+def _http_server(host: str, port: int, render: Callable[[], str]) -> ThreadingHTTPServer:
+    """An ``http.server`` answering ``GET /metrics`` with ``render()`` (imported here:
+    a server without ``--metrics-port`` does not pay for http.server's imports)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from socketserver import TCPServer
 
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks the host up in DNS (getfqdn); not needed here.
-        TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        daemon_threads = True
+        allow_reuse_address = True
 
+        def server_bind(self) -> None:
+            # HTTPServer.server_bind looks the host up in DNS (getfqdn): not needed.
+            TCPServer.server_bind(self)
+            self.server_name = str(self.server_address[0])
+            self.server_port = self.server_address[1]
 
-class _HTTPServer6(_HTTPServer):
-    address_family = socket.AF_INET6
-
-
-def _handler(render: Callable[[], str]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "pyre-metrics"
         sys_version = ""  # not the Python version
@@ -271,7 +274,7 @@ def _handler(render: Callable[[], str]) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             pass  # scrapes are not access-logged
 
-    return Handler
+    return Server((host, port), Handler)
 
 
 class Exposition:
@@ -279,8 +282,7 @@ class Exposition:
 
     def __init__(self, host: str, port: int, metrics: Metrics) -> None:
         host = "::1" if host == "localhost" else host
-        server_type = _HTTPServer6 if ":" in host else _HTTPServer
-        self.httpd = server_type((host, port), _handler(metrics.render))
+        self.httpd = _http_server(host, port, metrics.render)
         # Forked workers inherit the listening socket; they must not keep the port
         # bound should the supervisor go away.
         own = weakref.ref(self)
