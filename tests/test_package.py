@@ -40,6 +40,7 @@ def test_stub_names_every_public_core_attribute() -> None:
     public = {name for name in dir(_core) if not name.startswith("_")} | {"__version__"}
     declared = set(re.findall(r"^(\w+):", stub, flags=re.MULTILINE))
     declared |= set(re.findall(r"^class (\w+)", stub, flags=re.MULTILINE))
+    declared |= set(re.findall(r"^def (\w+)", stub, flags=re.MULTILINE))
     assert public == declared
 
 
