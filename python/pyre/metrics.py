@@ -11,11 +11,14 @@ How it works:
   ``MAP_SHARED`` mmap, so the children share it, with one fixed-size slot per worker.
   A slot is a sequence number and a snapshot.
 - Each server publishes its snapshot into its slot from the event loop every
-  :data:`PUBLISH_SECONDS` (:class:`Publisher`: about a microsecond of work each time)
-  and once more when it stops. So a scrape sees values at most that old.
+  :data:`PUBLISH_SECONDS` (:class:`Publisher`: a microsecond or two each time) and
+  once more when it stops. So a scrape sees values at most that old.
 - A publication is a seqlock: the sequence number goes odd, the snapshot is copied
   in, the number goes even. A reader copies the slot and retries while the number was
-  odd or changed, so it never adds up half of one snapshot and half of the next.
+  odd or changed, so it never adds up half of one snapshot and half of the next. That
+  relies on stores and loads staying in program order, which x86-64 guarantees;
+  Python has no memory barriers, so on a weakly ordered CPU (ARM) a scrape may rarely
+  mix words of two consecutive snapshots (each word still a value that was counted).
 - The exposition server (:class:`Exposition`, ``http.server`` in a thread of the
   owning process) answers ``GET /metrics`` by adding up the live slots and the
   retired total and rendering them in Rust (``_core.render_metrics``, format 0.0.4).
@@ -79,7 +82,6 @@ class Board:
     def __init__(self, slots: int) -> None:
         self.snapshot_size = _core.METRICS_SNAPSHOT_BYTES
         self.stride = _SEQUENCE.size + self.snapshot_size
-        self.slots = slots
         # fileno -1: anonymous memory; MAP_SHARED is mmap's default on Unix.
         self.memory = mmap.mmap(-1, slots * self.stride, flags=mmap.MAP_SHARED)
 
@@ -218,6 +220,7 @@ class Metrics:
         if self.exposition is not None:
             self.exposition.close()
             self.exposition = None
+        self.board.close()
 
 
 def serve_single(config: Config) -> tuple[Metrics, Slot] | None:
