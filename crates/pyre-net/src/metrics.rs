@@ -16,8 +16,9 @@
 //!   server's own refusals (400, 408, 413, 503...);
 //! - refusals by reason: codec errors by [`ParseError::name`], plus the header
 //!   timeout (408) and the concurrency limit (503);
-//! - request duration: from the batch in which the request's head was read to the
-//!   response's last byte handed to the kernel, for the application's responses;
+//! - request duration: from when the request's head was taken up (the server's clock,
+//!   read once per poll batch and at the end of each response) to the response's last
+//!   byte handed to the kernel, for the application's responses;
 //! - bytes read from and written to client sockets (files sent by `sendfile`
 //!   included), connections accepted, requests whose connection closed mid-response.
 
