@@ -582,7 +582,10 @@ def test_shutdown_cancels_endless_stream(app: str, tmp_path: Path) -> None:
         assert not rest.endswith(b"0\r\n\r\n"), rest[-100:]
         calls = server.calls()
         assert "forever finally" in calls, (calls, server.log)
-        assert "forever cancelled" in calls, (calls, server.log)
+        # The task was cancelled: inside the generator when the cancellation found it
+        # sleeping ("forever cancelled"); when it found it in the framework's send,
+        # the generator is closed instead (finally only). Either way nothing failed.
+        assert "Exception in ASGI application" not in server.log, server.log
         assert calls[-1] == "lifespan shutdown", calls
 
 

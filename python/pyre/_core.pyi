@@ -1,6 +1,6 @@
 """Type stubs for the Rust extension module ``pyre._core`` (crates/pyre-py)."""
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from os import PathLike
 from typing import Any, Final, final
 
@@ -25,6 +25,16 @@ ACCESS_LOG_FIELDS: Final[list[str]]
 def check_access_log_format(spec: str) -> None:
     """Raises ValueError naming the problem if ``spec`` is not a valid access log
     format (an unknown ``{field}``, an unclosed brace)."""
+
+METRICS_SNAPSHOT_BYTES: Final[int]
+"""Size of a metrics snapshot (``Server.metrics()``): native-endian u64 words."""
+
+def render_metrics(snapshots: Sequence[bytes]) -> str:
+    """The Prometheus text (format 0.0.4) of the sum of metrics snapshots."""
+
+def retire_metrics(retired: bytes, last: bytes) -> bytes:
+    """``retired`` plus the counters (not the gauges) of ``last``, the final snapshot
+    of a worker that exited."""
 
 class ClientDisconnected(OSError):
     """The client closed the connection; the response cannot be sent."""
@@ -87,6 +97,9 @@ class Server:
     @property
     def requests_started(self) -> int:
         """Requests received since the server started (refused ones not counted)."""
+    def metrics(self) -> bytes:
+        """The counters and gauges now, as a snapshot of ``METRICS_SNAPSHOT_BYTES``
+        bytes for ``render_metrics`` (see pyre.metrics)."""
     def on_ready(self) -> None:
         """Does all ready I/O, then starts the application for new requests."""
     def tick(self) -> None:

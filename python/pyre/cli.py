@@ -217,6 +217,18 @@ def build_config(**cli_kwargs: Any) -> Config:
     help="Peers whose proxy headers are trusted: addresses and CIDR ranges,"
     " comma-separated, or '*'.",
 )
+@_option(
+    "--metrics-port",
+    field="metrics_port",
+    type=int,
+    help="Serve Prometheus metrics at GET /metrics on this port (0: a free one)."
+    " Default: no metrics.",
+)
+@_option(
+    "--metrics-host",
+    field="metrics_host",
+    help="Address of the metrics listener (keep it private).",
+)
 @_option("--root-path", field="root_path", help="ASGI root_path, for an app mounted below /.")
 @_option(
     "--log-level",

@@ -137,6 +137,12 @@ class Config:
     """Believe X-Forwarded-For/-Proto/-Host and Forwarded from trusted peers."""
     forwarded_allow_ips: str = "127.0.0.1"
     """The trusted peers: comma-separated addresses and CIDR ranges, or ``*``."""
+    metrics_port: int | None = None
+    """Serve Prometheus metrics (``GET /metrics``) on this port, on a separate
+    listener; 0 picks a free one (logged). None: no metrics listener."""
+    metrics_host: str = "127.0.0.1"
+    """Address of the metrics listener: local only by default, as metrics are not
+    for the public."""
     log_level: str = "info"
     access_log: bool = True
     access_log_format: str = DEFAULT_ACCESS_LOG_FORMAT
@@ -213,6 +219,15 @@ class Config:
         _check_bool(self, "proxy_headers")
         _check_str(self, "forwarded_allow_ips")
         _check_networks(self.forwarded_allow_ips)
+        if self.metrics_port is not None:
+            self.metrics_port = _check_int(self, "metrics_port", minimum=0, maximum=65535)
+            if self.metrics_port and self.metrics_port == self.port and self.uds is self.fd is None:
+                raise ConfigError(
+                    ("port", "metrics_port"), f"both are {self.port}; the metrics need their own"
+                )
+        _check_str(self, "metrics_host")
+        if not self.metrics_host:
+            raise ConfigError("metrics_host", "must not be empty")
         if self.root_path and not self.root_path.startswith("/"):
             raise ConfigError(
                 "root_path", f"must be empty or start with '/', got {self.root_path!r}"

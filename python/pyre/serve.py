@@ -20,7 +20,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from pyre import _core
+from pyre import _core, metrics
 from pyre._asgi import run_asgi
 from pyre._logging import access_log_options
 from pyre._psgi import Hooks, handler_of, is_psgi, run_psgi
@@ -60,11 +60,14 @@ def run_config(
     supervised: bool = False,
     started: Callable[[list[Any]], None] | None = None,
     retire: Callable[[], None] | None = None,
+    metrics_slot: metrics.Slot | None = None,
 ) -> int:
     """Serves until a signal stops it; returns the process exit status.
 
     Several workers, or ``max_requests``, run under a supervisor (pyre.supervisor),
-    whose workers call this again with ``supervised=True``."""
+    whose workers call this again with ``supervised=True`` and the other arguments
+    (see ``serve``); ``metrics_slot`` is where a worker publishes its metrics
+    (pyre.metrics)."""
     if config.reload and not supervised:
         from pyre.reload import run_reload
 
@@ -74,15 +77,23 @@ def run_config(
 
         return run_workers(config)
     config.configure_logging()
+    # --metrics-port: a single server process owns its metrics listener.
+    owned = metrics.serve_single(config) if metrics_slot is None and not supervised else None
+    if owned is not None:
+        metrics_slot = owned[1]
     loop = config.event_loop_factory()()
     asyncio.set_event_loop(loop)
     try:
-        return loop.run_until_complete(serve(config, started=started, retire=retire))
+        return loop.run_until_complete(
+            serve(config, started=started, retire=retire, metrics_slot=metrics_slot)
+        )
     finally:
         with contextlib.suppress(Exception):
             loop.run_until_complete(loop.shutdown_asyncgens())
         asyncio.set_event_loop(None)
         loop.close()
+        if owned is not None:
+            owned[0].close()
 
 
 async def serve(
@@ -91,11 +102,13 @@ async def serve(
     started: Callable[[list[Any]], None] | None = None,
     stop: asyncio.Event | None = None,
     retire: Callable[[], None] | None = None,
+    metrics_slot: metrics.Slot | None = None,
 ) -> int:
     """Runs the server on the running loop until ``stop`` is set (or a signal).
     ``started`` receives the bound addresses once listening; ``retire`` is called
     once ``max_requests`` (plus jitter) requests were received (without it, the
-    server then stops)."""
+    server then stops); the server's metrics are published to ``metrics_slot``, if
+    given."""
     loop = asyncio.get_running_loop()
     app = config.load_app()
     psgi = config.interface == "psgi" or (config.interface == "auto" and is_psgi(app))
@@ -145,6 +158,7 @@ async def serve(
     else:
         loop.add_reader(fd, _counting(server, config, retire or stop.set))
     tick_handle = _schedule_ticks(loop, server)
+    publisher = metrics_slot.publish_from(loop, server) if metrics_slot else None
     _install_signal_handlers(loop, stop, forced)
     if started is not None:
         started(addresses)
@@ -178,6 +192,8 @@ async def serve(
         # Every access line recorded, including those of the last responses.
         server.flush_access_log()
         tick_handle.cancel()
+        if publisher is not None:
+            publisher.stop()
         loop.remove_reader(fd)
         _remove_signal_handlers(loop)
         if config.uds is not None:

@@ -34,6 +34,7 @@ import time
 from collections import deque
 from typing import Any
 
+from pyre import metrics
 from pyre.config import Config
 
 logger = logging.getLogger("pyre.error")
@@ -70,7 +71,7 @@ def bind(config: Config) -> socket.socket:
     return sock
 
 
-def _worker(config: Config, fd: int, pipe: Any) -> None:
+def _worker(config: Config, fd: int, pipe: Any, metrics_slot: metrics.Slot | None) -> None:
     """A worker process: serve the inherited listener until told to stop, telling
     the supervisor when it is ready and when it has served its --max-requests."""
     from pyre.serve import run_config
@@ -94,6 +95,7 @@ def _worker(config: Config, fd: int, pipe: Any) -> None:
             supervised=True,
             started=lambda _addresses: tell(READY),
             retire=lambda: tell(RETIRE),
+            metrics_slot=metrics_slot,
         )
     )
 
@@ -125,6 +127,7 @@ class Supervisor:
         self.hangup = False
         self.backoff = 0.0
         self.fd = -1
+        self.metrics = metrics.Metrics.for_workers(config)  # --metrics-port
 
     # -- signals ------------------------------------------------------------------
 
@@ -140,11 +143,14 @@ class Supervisor:
 
     def spawn(self) -> Worker:
         receiver, sender = self.context.Pipe(duplex=False)
+        slot = self.metrics.claim() if self.metrics else None
         process = self.context.Process(
-            target=_worker, args=(self.config, self.fd, sender), daemon=False
+            target=_worker, args=(self.config, self.fd, sender, slot), daemon=False
         )
         process.start()
         sender.close()
+        if self.metrics:
+            self.metrics.assign(slot, process.pid)
         worker = Worker(process, receiver, time.monotonic())
         self.workers.append(worker)
         logger.info("Started worker process [%d]", process.pid)
@@ -171,6 +177,8 @@ class Supervisor:
         for worker in [w for w in self.workers if not w.process.is_alive()]:
             worker.process.join()
             worker.pipe.close()
+            if self.metrics:
+                self.metrics.retire(worker.pid)
             self.workers.remove(worker)
             if worker in self.to_replace:
                 self.to_replace.remove(worker)
@@ -231,6 +239,8 @@ class Supervisor:
             _where(sock.getsockname()),
             self.config.workers,
         )
+        if self.metrics:
+            self.metrics.serve()
         handlers = {
             signal.SIGINT: self.on_stop_signal,
             signal.SIGTERM: self.on_stop_signal,
@@ -258,6 +268,8 @@ class Supervisor:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             sock.close()
+            if self.metrics:
+                self.metrics.close()
             if self.config.uds is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(self.config.uds)

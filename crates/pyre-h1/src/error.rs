@@ -83,6 +83,95 @@ impl ParseError {
         }
     }
 
+    /// Every parse error, in declaration order, so that `ALL[e.index()] == e`: a table
+    /// for counters kept per kind (metrics).
+    pub const ALL: [ParseError; 34] = {
+        use ParseError::*;
+        [
+            InvalidMethod,
+            InvalidTarget,
+            InvalidVersion,
+            UnsupportedVersion,
+            InvalidRequestLine,
+            InvalidStatusLine,
+            TargetTooLong,
+            InvalidHeaderName,
+            InvalidHeaderValue,
+            WhitespaceBeforeColon,
+            ObsFold,
+            InvalidLineEnding,
+            HeadTooLarge,
+            TooManyHeaders,
+            MissingHost,
+            DuplicateHost,
+            InvalidHost,
+            InvalidContentLength,
+            ConflictingContentLength,
+            ContentLengthWithTransferEncoding,
+            TransferEncodingOnHttp10,
+            InvalidTransferEncoding,
+            TransferEncodingNotChunked,
+            UnsupportedTransferCoding,
+            BodyTooLarge,
+            InvalidChunkSize,
+            ChunkSizeOverflow,
+            InvalidChunkExtension,
+            ChunkExtensionsTooLong,
+            InvalidChunkLineEnding,
+            InvalidChunkDataEnding,
+            InvalidTrailer,
+            TrailersTooLarge,
+            TruncatedBody,
+        ]
+    };
+
+    /// This error's position in [`ParseError::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The error's kind as a `snake_case` identifier, stable across releases: a
+    /// metrics label (`reason="missing_host"`), where [`ParseError::reason`] is prose.
+    pub fn name(self) -> &'static str {
+        use ParseError::*;
+        match self {
+            InvalidMethod => "invalid_method",
+            InvalidTarget => "invalid_target",
+            InvalidVersion => "invalid_version",
+            UnsupportedVersion => "unsupported_version",
+            InvalidRequestLine => "invalid_request_line",
+            InvalidStatusLine => "invalid_status_line",
+            TargetTooLong => "target_too_long",
+            InvalidHeaderName => "invalid_header_name",
+            InvalidHeaderValue => "invalid_header_value",
+            WhitespaceBeforeColon => "whitespace_before_colon",
+            ObsFold => "obs_fold",
+            InvalidLineEnding => "invalid_line_ending",
+            HeadTooLarge => "head_too_large",
+            TooManyHeaders => "too_many_headers",
+            MissingHost => "missing_host",
+            DuplicateHost => "duplicate_host",
+            InvalidHost => "invalid_host",
+            InvalidContentLength => "invalid_content_length",
+            ConflictingContentLength => "conflicting_content_length",
+            ContentLengthWithTransferEncoding => "content_length_with_transfer_encoding",
+            TransferEncodingOnHttp10 => "transfer_encoding_on_http10",
+            InvalidTransferEncoding => "invalid_transfer_encoding",
+            TransferEncodingNotChunked => "transfer_encoding_not_chunked",
+            UnsupportedTransferCoding => "unsupported_transfer_coding",
+            BodyTooLarge => "body_too_large",
+            InvalidChunkSize => "invalid_chunk_size",
+            ChunkSizeOverflow => "chunk_size_overflow",
+            InvalidChunkExtension => "invalid_chunk_extension",
+            ChunkExtensionsTooLong => "chunk_extensions_too_long",
+            InvalidChunkLineEnding => "invalid_chunk_line_ending",
+            InvalidChunkDataEnding => "invalid_chunk_data_ending",
+            InvalidTrailer => "invalid_trailer",
+            TrailersTooLarge => "trailers_too_large",
+            TruncatedBody => "truncated_body",
+        }
+    }
+
     /// A short human-readable reason, suitable for a response body and a log line.
     pub fn reason(self) -> &'static str {
         use ParseError::*;
@@ -174,3 +263,31 @@ impl fmt::Display for EncodeError {
 }
 
 impl std::error::Error for EncodeError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_parse_error_once_in_declaration_order() {
+        for (i, error) in ParseError::ALL.iter().enumerate() {
+            assert_eq!(error.index(), i, "{error:?}");
+        }
+        // The last declared variant closes the table, so none was left out at the end.
+        assert_eq!(ParseError::TruncatedBody.index(), ParseError::ALL.len() - 1);
+    }
+
+    #[test]
+    fn names_are_unique_snake_case_identifiers() {
+        let mut seen = std::collections::HashSet::new();
+        for error in ParseError::ALL {
+            let name = error.name();
+            assert!(seen.insert(name), "{name} twice");
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{name}"
+            );
+        }
+    }
+}

@@ -70,6 +70,11 @@ pub struct Connection {
     /// stay small).
     pub file: Option<Box<FileJob>>,
     pub response: ResponseState,
+    /// The status of the response in flight (set when its head is written).
+    pub status: u16,
+    /// When the request's head was read (the start of its duration, for the metrics
+    /// and the access log).
+    pub started: Instant,
     /// The request allows another one after it, and nothing since said otherwise.
     pub keep_alive: bool,
     pub deadline: Option<Instant>,
@@ -87,10 +92,7 @@ pub struct Connection {
     pub drain_wanted: bool,
     pub continue_sent: bool,
     pub disconnect_reported: bool,
-    /// For the access log (only when it is on): when the request head was parsed,
-    /// the response status, and the body bytes sent (framing not counted).
-    pub started: Option<Instant>,
-    pub status: u16,
+    /// Response body bytes sent (framing not counted), for the access log.
     pub body_sent: u64,
 }
 
@@ -110,6 +112,8 @@ impl Connection {
             write_pos: 0,
             file: None,
             response: ResponseState::NotStarted,
+            status: 0,
+            started: Instant::now(),
             keep_alive: true,
             deadline: None,
             read_paused: false,
@@ -119,8 +123,6 @@ impl Connection {
             drain_wanted: false,
             continue_sent: false,
             disconnect_reported: false,
-            started: None,
-            status: 0,
             body_sent: 0,
         }
     }

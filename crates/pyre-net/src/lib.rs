@@ -12,12 +12,14 @@
 //! - [`proxy`]: proxy headers from trusted peers (who the client really is).
 //! - [`buffers`]: the buffer pool and reads into spare capacity.
 //! - [`access_log`]: access log formats, rendering and the batch of lines.
+//! - [`metrics`]: counters for `--metrics-port` and their Prometheus text.
 
 pub mod access_log;
 pub mod buffers;
 pub mod config;
 pub mod connection;
 pub mod listener;
+pub mod metrics;
 pub mod output;
 pub mod proxy;
 pub mod server;
@@ -25,5 +27,6 @@ pub mod server;
 pub use config::ServerConfig;
 pub use connection::Phase;
 pub use listener::{BindAddr, LocalAddr};
+pub use metrics::Snapshot;
 pub use pyre_h1 as h1;
 pub use server::{BodyRead, Event, Flow, RequestKey, RequestView, SendError, Server};

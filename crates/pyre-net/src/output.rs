@@ -52,8 +52,9 @@ const COPY_MAX: usize = 8 * 1024;
 
 /// Writes the out-buffer's bytes, then `data` and `tail`, in one `writev`; what the
 /// kernel does not take is appended to the out-buffer. With a file pending or the
-/// socket known to be full, everything is appended without a system call.
-pub fn write_through(conn: &mut Connection, data: &[u8], tail: &[u8]) -> Written {
+/// socket known to be full, everything is appended without a system call. Adds the
+/// bytes the kernel took to `sent` (here and in [`write_out`]: the metrics' count).
+pub fn write_through(conn: &mut Connection, data: &[u8], tail: &[u8], sent: &mut u64) -> Written {
     if conn.file.is_some() || conn.write_interest {
         append(conn, data, tail);
         return Written::Blocked;
@@ -62,7 +63,7 @@ pub fn write_through(conn: &mut Connection, data: &[u8], tail: &[u8]) -> Written
     if data.len() + tail.len() <= COPY_MAX {
         // Small pieces: one copy and a plain write() cost less than a writev().
         append(conn, data, tail);
-        return write_out(conn, u64::MAX);
+        return write_out(conn, u64::MAX, sent);
     }
     let written = {
         let pending = &conn.write_buf[conn.write_pos..];
@@ -76,6 +77,7 @@ pub fn write_through(conn: &mut Connection, data: &[u8], tail: &[u8]) -> Written
             }
         }
     };
+    *sent += written as u64;
     // Keep what was not written: the rest of the out-buffer, then of data and tail.
     if written >= pending_len {
         conn.write_buf.clear();
@@ -95,7 +97,7 @@ pub fn write_through(conn: &mut Connection, data: &[u8], tail: &[u8]) -> Written
     if conn.pending_write() == 0 {
         Written::All
     } else {
-        write_out(conn, u64::MAX)
+        write_out(conn, u64::MAX, sent)
     }
 }
 
@@ -112,14 +114,17 @@ pub fn append(conn: &mut Connection, data: &[u8], tail: &[u8]) {
 
 /// Writes the out-buffer, then the pending file, until both are out, the kernel
 /// refuses more, or `turn` file bytes went out (so that one fast download cannot
-/// hold the loop while other connections wait).
-pub fn write_out(conn: &mut Connection, turn: u64) -> Written {
+/// hold the loop while other connections wait). Adds the bytes written to `sent`.
+pub fn write_out(conn: &mut Connection, turn: u64, sent: &mut u64) -> Written {
     let mut file_bytes = 0;
     loop {
         while conn.write_pos < conn.write_buf.len() {
             match conn.stream.write(&conn.write_buf[conn.write_pos..]) {
                 Ok(0) => return Written::Failed,
-                Ok(n) => conn.write_pos += n,
+                Ok(n) => {
+                    conn.write_pos += n;
+                    *sent += n as u64;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Written::Blocked,
                 Err(_) => return Written::Failed,
@@ -135,7 +140,10 @@ pub fn write_out(conn: &mut Connection, turn: u64) -> Written {
         }
         let before = job.remaining;
         match send_file_part(conn.stream.raw_fd(), job, turn) {
-            FilePart::Sent => file_bytes += before - job.remaining,
+            FilePart::Sent => {
+                file_bytes += before - job.remaining;
+                *sent += before - job.remaining;
+            }
             FilePart::Blocked => return Written::Blocked,
             FilePart::Failed => return Written::Failed,
         }

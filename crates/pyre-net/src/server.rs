@@ -37,6 +37,7 @@ use crate::buffers::{read_into, BufferPool, ReadResult};
 use crate::config::{ServerConfig, EVENTS_PER_POLL, LINGER_TIMEOUT};
 use crate::connection::{Connection, Phase, ResponseState};
 use crate::listener::{BindAddr, Listener, LocalAddr};
+use crate::metrics::{Metrics, Rejection, Snapshot};
 use crate::output::{self, FileJob, Written};
 use crate::proxy::resolve_peer;
 
@@ -157,6 +158,8 @@ pub struct Server {
     again: Vec<usize>,
     /// The lines of completed responses not yet taken by the host (`--access-log`).
     access_log: Option<AccessLog>,
+    /// Counters for `--metrics-port` (see `metrics.rs`).
+    metrics: Metrics,
 }
 
 impl Server {
@@ -178,6 +181,7 @@ impl Server {
             shutting_down: false,
             again: Vec::new(),
             access_log,
+            metrics: Metrics::default(),
         })
     }
 
@@ -211,6 +215,11 @@ impl Server {
 
     pub fn connection_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// The counters and gauges now (see [`crate::metrics`]).
+    pub fn metrics(&self) -> Snapshot {
+        self.metrics.snapshot(self.in_flight, self.conns.len())
     }
 
     /// Events are queued, or connections wait for another turn: call
@@ -302,6 +311,7 @@ impl Server {
                     }
                     conn.deadline = Some(self.now + self.config.header_timeout);
                     entry.insert(conn);
+                    self.metrics.accepted();
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted || e.kind() == ErrorKind::ConnectionAborted => {}
@@ -391,6 +401,7 @@ impl Server {
             let room = limit - conn.read_buf.len();
             match read_into(fd, &mut conn.read_buf, room) {
                 ReadResult::Read { read: n, offered } => {
+                    self.metrics.received(n);
                     if conn.phase == Phase::Lingering {
                         conn.read_buf.clear();
                     }
@@ -444,9 +455,7 @@ impl Server {
                 conn.phase = Phase::InFlight;
                 conn.status = 0;
                 conn.body_sent = 0;
-                if self.access_log.is_some() {
-                    conn.started = Some(Instant::now());
-                }
+                conn.started = self.now;
                 self.in_flight += 1;
                 if self
                     .config
@@ -456,6 +465,7 @@ impl Server {
                     self.in_flight -= 1;
                     conn.phase = Phase::Closing;
                     conn.head = None;
+                    self.metrics.rejected(Rejection::ConcurrencyLimit);
                     self.write_error(id, 503, "server busy: too many requests in flight");
                     return;
                 }
@@ -469,6 +479,7 @@ impl Server {
 
     /// Answers a request the codec refused, and closes.
     fn refuse(&mut self, id: usize, error: ParseError) {
+        self.metrics.rejected(Rejection::Codec(error));
         if self.config.report_protocol_errors {
             self.queue.push_back(Event::ProtocolError {
                 peer: self.conns[id].peer,
@@ -482,6 +493,7 @@ impl Server {
     /// Writes a short plain-text error response with `Connection: close`, then
     /// closes the connection after the flush.
     fn write_error(&mut self, id: usize, status: u16, reason: &str) {
+        self.metrics.response(status);
         self.date.update(SystemTime::now());
         let conn = &mut self.conns[id];
         if conn.write_buf.capacity() == 0 {
@@ -511,7 +523,11 @@ impl Server {
     /// Returns false when the socket failed and the connection was closed.
     fn flush(&mut self, id: usize) -> bool {
         let had_file = self.conns[id].file.is_some();
-        let written = output::write_out(&mut self.conns[id], self.config.file_bytes_per_turn);
+        let written = output::write_out(
+            &mut self.conns[id],
+            self.config.file_bytes_per_turn,
+            self.metrics.sent(),
+        );
         self.settle(id, written, had_file)
     }
 
@@ -600,6 +616,7 @@ impl Server {
         let _ = self.poll.registry().deregister(&mut conn.stream);
         if conn.phase == Phase::InFlight {
             self.in_flight -= 1;
+            self.metrics.aborted();
             if !conn.disconnect_reported || conn.drain_wanted {
                 self.queue.push_back(Event::Disconnect(key_of(id, &conn)));
             }
@@ -782,6 +799,7 @@ impl Server {
                 // 500, and as for a stream the connection closes.
                 let message = "response body does not match its Content-Length";
                 self.in_flight -= 1;
+                self.observe_duration(key.index as usize);
                 self.conns[key.index as usize].disconnect_reported = true;
                 self.write_error(key.index as usize, 500, message);
                 return Err(SendError::Protocol(message));
@@ -926,11 +944,12 @@ impl Server {
 
     /// Writes framed body bytes through; `more == false` completes the response.
     fn write_body(&mut self, id: usize, data: &[u8], tail: &[u8], more: bool) -> Result<Flow, SendError> {
-        let written = output::write_through(&mut self.conns[id], data, tail);
+        let written = output::write_through(&mut self.conns[id], data, tail, self.metrics.sent());
         if written == Written::Failed {
             // A stream in progress learns it now; a completed response was handed to
             // the kernel as far as it would go (and is logged as complete).
             if !more {
+                self.now = Instant::now();
                 self.log_response(id);
             }
             self.close(id);
@@ -960,8 +979,10 @@ impl Server {
     /// The response is complete: keep the connection for the next request, or
     /// close it after the flush.
     fn finish(&mut self, id: usize) {
-        self.log_response(id);
         self.in_flight -= 1;
+        self.metrics.response(self.conns[id].status);
+        self.observe_duration(id);
+        self.log_response(id);
         let conn = &mut self.conns[id];
         if conn.keep_alive && !self.shutting_down && !conn.read_closed {
             if conn.body.is_some() {
@@ -973,12 +994,12 @@ impl Server {
             }
         } else {
             conn.phase = Phase::Closing;
-            conn.deadline = Some(Instant::now() + self.config.keep_alive_timeout);
+            conn.deadline = Some(self.now + self.config.keep_alive_timeout);
         }
     }
 
     /// Adds the access log line of the response just completed on `id` (its head is
-    /// still in the read buffer).
+    /// still in the read buffer; `self.now` is the completion time).
     fn log_response(&mut self, id: usize) {
         let Some(log) = self.access_log.as_mut() else {
             return;
@@ -1007,9 +1028,18 @@ impl Server {
             http_version: head.version.as_str(),
             status: conn.status,
             bytes: conn.body_sent,
-            duration: conn.started.map_or_else(Default::default, |t| t.elapsed()),
+            duration: self.now.saturating_duration_since(conn.started),
         };
         log.record(&entry);
+    }
+
+    /// Counts the duration of the request on connection `id`, whose response is
+    /// complete. Refreshes the server's clock, which deadlines set next and a
+    /// pipelined request's start then use.
+    fn observe_duration(&mut self, id: usize) {
+        self.now = Instant::now();
+        let elapsed = self.now.saturating_duration_since(self.conns[id].started);
+        self.metrics.duration(elapsed.as_nanos() as u64);
     }
 
     /// Discards request body the application did not read; then the next request.
@@ -1114,7 +1144,10 @@ impl Server {
             .collect();
         for (id, phase) in expired {
             match phase {
-                Phase::ReadingHead => self.write_error(id, 408, "request head not received in time"),
+                Phase::ReadingHead => {
+                    self.metrics.rejected(Rejection::HeaderTimeout);
+                    self.write_error(id, 408, "request head not received in time");
+                }
                 Phase::InFlight => {}
                 _ => self.close(id),
             }

@@ -268,3 +268,76 @@ fn a_file_is_sent_in_turns() {
     assert_eq!(body_of(&received), &content[..]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The value of sample `series` (name and labels as rendered) in the metrics text.
+fn metric(server: &Server, series: &str) -> u64 {
+    let text = pyre_net::metrics::render(&server.metrics());
+    let line = text
+        .lines()
+        .find(|l| l.strip_prefix(series).is_some_and(|rest| rest.starts_with(' ')))
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"));
+    line[series.len() + 1..].parse().unwrap()
+}
+
+#[test]
+fn metrics_count_responses_refusals_and_every_byte_both_ways() {
+    let mut rig = Rig::new();
+    let request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    let key = rig.request(request);
+    assert_eq!(metric(&rig.server, "pyre_requests_in_flight"), 1);
+    assert_eq!(metric(&rig.server, "pyre_connections_open"), 1);
+    rig.server
+        .start_response(key, 200, std::iter::empty::<(&[u8], &[u8])>(), Some(5))
+        .unwrap();
+    rig.server.send_body(key, b"hello", false).unwrap();
+    let mut received = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !received.ends_with(b"hello") {
+        assert!(Instant::now() < deadline);
+        rig.pump();
+        rig.read_available(&mut received);
+    }
+    assert_eq!(metric(&rig.server, "pyre_requests_in_flight"), 0);
+    assert_eq!(metric(&rig.server, "pyre_requests_total{class=\"2xx\"}"), 1);
+    assert_eq!(metric(&rig.server, "pyre_request_duration_seconds_count"), 1);
+    assert_eq!(
+        metric(&rig.server, "pyre_received_bytes_total"),
+        request.len() as u64
+    );
+    assert_eq!(
+        metric(&rig.server, "pyre_sent_bytes_total"),
+        received.len() as u64
+    );
+
+    // A request without Host: refused by the codec, answered 400, connection closed.
+    let refused = b"GET / HTTP/1.1\r\n\r\n";
+    rig.client.write_all(refused).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while rig.read_available(&mut received) {
+        assert!(Instant::now() < deadline);
+        rig.pump();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    rig.pump();
+    let series = "pyre_rejected_requests_total{reason=\"missing_host\",status=\"400\"}";
+    assert_eq!(metric(&rig.server, series), 1);
+    assert_eq!(metric(&rig.server, "pyre_requests_total{class=\"4xx\"}"), 1);
+    // Refusals are not the application's responses: not in the histogram.
+    assert_eq!(metric(&rig.server, "pyre_request_duration_seconds_count"), 1);
+    let total_in = (request.len() + refused.len()) as u64;
+    assert_eq!(metric(&rig.server, "pyre_received_bytes_total"), total_in);
+    assert_eq!(
+        metric(&rig.server, "pyre_sent_bytes_total"),
+        received.len() as u64
+    );
+    assert_eq!(metric(&rig.server, "pyre_connections_accepted_total"), 1);
+    // The server lingers until the client closes too.
+    assert_eq!(metric(&rig.server, "pyre_connections_open"), 1);
+    rig.client.shutdown(std::net::Shutdown::Write).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(&rig.server, "pyre_connections_open") > 0 {
+        assert!(Instant::now() < deadline);
+        rig.pump();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}

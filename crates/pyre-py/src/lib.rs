@@ -3,11 +3,13 @@
 //! Python code reaches Rust only through this module: the [`Server`] (the runtime
 //! bound to an asyncio loop and an application), the per-request [`Channel`] (ASGI
 //! `receive`/`send`), PSGI's `Request`/`Responder` ([`psgi`]), `ClientDisconnected`
-//! and `ProtocolError`. The package version's single
-//! source is the workspace Cargo.toml, which maturin also uses for the distribution.
+//! and `ProtocolError`, and the metrics functions ([`metrics`]). The package
+//! version's single source is the workspace Cargo.toml, which maturin also uses for
+//! the distribution.
 
 mod channel;
 mod errors;
+mod metrics;
 mod psgi;
 mod router;
 mod scope;
@@ -38,6 +40,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_MAX_HEAD_BYTES", limits.max_head_bytes)?;
     m.add("DEFAULT_MAX_TARGET_BYTES", limits.max_target_bytes)?;
     m.add("DEFAULT_MAX_HEADERS", limits.max_headers)?;
+    m.add("METRICS_SNAPSHOT_BYTES", pyre_net::Snapshot::BYTES)?;
+    m.add_function(wrap_pyfunction!(metrics::render_metrics, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::retire_metrics, m)?)?;
     m.add_class::<server::Server>()?;
     m.add_class::<channel::Channel>()?;
     m.add_class::<router::Router>()?;

@@ -291,6 +291,12 @@ impl Server {
         self.core.borrow().net.connection_count()
     }
 
+    /// The runtime's counters and gauges now, as `METRICS_SNAPSHOT_BYTES` bytes
+    /// (native-endian u64 words; `render_metrics` reads them). Cheap: one copy.
+    fn metrics<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.core.borrow().net.metrics().to_bytes())
+    }
+
     /// Does all ready I/O, then hands events to the application.
     fn on_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
         let this = slf.borrow();
