@@ -4,14 +4,13 @@ worker restart costs the clients.
 The designs, serving the same app (apps/counting_asgi.py, a hello world that counts
 the requests each process serves and writes ``pid count`` at lifespan shutdown):
 
-- **shared**: ``pyre-http --workers 2``, Pyre's supervisor: one listening socket,
-  bound once and inherited by both forked workers, so one kernel accept queue feeds
-  them both;
-- **reuseport**: this script creates two TCP sockets with ``SO_REUSEPORT`` bound to
-  the same 127.0.0.1 port, ``listen()``s on both, and starts two ``pyre-http --fd N``
-  processes, one per socket (``pass_fds``); it then closes its own copies, so each
-  socket lives in its worker only, as if each worker had bound its own. The kernel
-  hashes every new connection to one of the two accept queues.
+- **shared**: one listening socket, made by this script and handed to Pyre's
+  supervisor as ``pyre-http --fd N --workers 2``; both forked workers inherit it, so
+  one kernel accept queue feeds them both;
+- **reuseport**: ``pyre-http --port P --workers 2``, the supervisor's default on
+  Linux: it holds the port with a bound socket that does not listen, and each
+  worker binds and listens on a ``SO_REUSEPORT`` socket of its own. The kernel
+  hashes every new connection to one of the workers' accept queues.
 
 Balance: for each load (``wrk -c 1, 4, 16, 64, 256`` keep-alive, and one run with
 ``-H "Connection: close"``, a new connection per request), each design is started
@@ -21,12 +20,8 @@ both.
 
 Restart: during a wrk run, one of the two workers gets SIGTERM (a graceful stop: it
 takes what is queued on its listener, finishes what it has, and exits) or SIGKILL
-(a crash). shared: a worker under the supervisor, which starts another; reuseport:
-one of the two processes, and the script starts another on a new ``SO_REUSEPORT``
-socket once it has exited (the new socket listens from the moment it is created, so
-connections hashed to it wait the ~0.3 s the new worker takes to start: latency, not
-errors). wrk's socket errors (connect, read, write, timeout) and non-2xx responses
-are reported per design.
+(a crash); in both designs the supervisor starts another. wrk's socket errors
+(connect, read, write, timeout) and non-2xx responses are reported per design.
 
 Servers listen on 127.0.0.1, on ports picked at run time; nothing is pinned (both
 workers may use both CPUs, and wrk shares them). Every wrk run and every server start
@@ -233,18 +228,8 @@ class Design:
         return kill_leftovers(self.seen)
 
 
-class Shared(Design):
-    """``pyre-http --workers 2``: the supervisor and its two forked workers."""
-
-    name = "shared"
-
-    def start(self) -> None:
-        self.port = free_port()
-        port = str(self.port)
-        self._spawn(pyre_command("--host", "127.0.0.1", "--port", port, "--workers", "2"))
-        self.wait_ready(WORKERS)
-        self.note_workers()
-        self.settle()
+class Supervised(Design):
+    """``pyre-http --workers 2``: Pyre's supervisor and its two forked workers."""
 
     def worker_pids(self) -> list[int]:
         """The supervisor's children (its workers; forked, no helper processes)."""
@@ -261,51 +246,42 @@ class Shared(Design):
         self.note_workers()
 
 
-class ReusePort(Design):
-    """Two ``pyre-http --fd N`` processes, each on its own SO_REUSEPORT socket."""
+class Shared(Supervised):
+    """One listening socket made by this script and handed to the supervisor as
+    ``--fd``: the supervisor then shares it with both workers (one accept queue)."""
 
-    name = "reuseport"
-    stopping = False
-
-    def _socket(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(("127.0.0.1", self.port))
-        self.port = sock.getsockname()[1]
-        sock.listen(2048)  # Pyre's default --backlog
-        return sock
-
-    def _start_worker(self) -> Slot:
-        sock = self._socket()
-        try:
-            fd = sock.fileno()
-            return self._spawn(pyre_command("--fd", str(fd)), pass_fds=(fd,))
-        finally:
-            # The worker holds the only copy from now on: when it exits, its socket
-            # (and whatever is queued on it) goes, as with a worker's own listener.
-            sock.close()
+    name = "shared"
 
     def start(self) -> None:
-        self.port = 0
-        for _ in range(WORKERS):
-            self._start_worker()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(2048)  # Pyre's default --backlog
+        self.port = sock.getsockname()[1]
+        try:
+            fd = sock.fileno()
+            self._spawn(pyre_command("--fd", str(fd), "--workers", "2"), pass_fds=(fd,))
+        finally:
+            sock.close()
         self.wait_ready(WORKERS)
+        self.note_workers()
         self.settle()
 
-    def worker_pids(self) -> list[int]:
-        return [slot.proc.pid for slot in self.slots if slot.proc.poll() is None]
 
-    def tick(self) -> None:
-        """Starts a worker (on a new socket) for each one that has exited."""
-        if self.stopping:
-            return
-        alive = sum(1 for slot in self.slots if slot.proc.poll() is None)
-        for _ in range(WORKERS - alive):
-            self._start_worker()
+class ReusePort(Supervised):
+    """``pyre-http --host 127.0.0.1 --port P --workers 2``: on Linux each worker
+    binds a SO_REUSEPORT listener of its own (the supervisor replaces one that
+    exits, on a new socket)."""
 
-    def stop(self) -> list[int]:
-        self.stopping = True
-        return super().stop()
+    name = "reuseport"
+
+    def start(self) -> None:
+        self.port = free_port()
+        port = str(self.port)
+        self._spawn(pyre_command("--host", "127.0.0.1", "--port", port, "--workers", "2"))
+        self.wait_ready(WORKERS)
+        self.note_workers()
+        self.settle()
 
 
 def make_design(name: str, workdir: Path, count_dir: Path, timeout: float) -> Design:

@@ -13,7 +13,7 @@ benchmarks/results/ as JSON and a PNG bar chart (plus latest.json / latest.png).
 written to the server's log file.
 
 ``pyre-2-workers`` is the same ASGI hello world under Pyre's supervisor
-(``--workers 2``: one shared listener, two forked workers). It is the one target that
+(``--workers 2``: two forked workers, each with a SO_REUSEPORT listener on Linux). It is the one target that
 is not pinned to one CPU: its workers may use both the server CPU and wrk's CPU, so
 on a 2-core machine wrk shares a core with a worker. That is the honest configuration
 on 2 cores (pinning two workers to one core would measure nothing more than one
@@ -104,7 +104,7 @@ TARGETS = {
     "granian": Target("granian", APP),
     # Hello world on the native interfaces: Pyre's PSGI and granian's RSGI.
     "pyre-psgi": Target("pyre", "benchmarks.apps.hello_psgi:app"),
-    # The ASGI hello world under the supervisor: two workers sharing one listener.
+    # The ASGI hello world under the supervisor: two workers.
     "pyre-2-workers": Target("pyre", APP, workers=2),
     "granian-rsgi": Target("granian", "benchmarks.apps.hello_rsgi:app", interface="rsgi"),
     # A framework endpoint, GET /user/{id:int} returning JSON.

@@ -77,10 +77,18 @@ class ServerProcess:
         return status
 
 
-def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+def start(
+    command: list[str], env: dict[str, str], pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen[str]:
     """Starts a server command from the repository root, output (merged) piped."""
     return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        pass_fds=pass_fds,
     )
 
 
@@ -128,12 +136,13 @@ def serve_command(
     *,
     env: dict[str, str] | None = None,
     tmp: Path,
+    pass_fds: tuple[int, ...] = (),
 ) -> Iterator[ServerProcess]:
     """Starts a server command, waits for the log line naming its port, and stops it
-    on exit (SIGINT, then SIGKILL)."""
+    on exit (SIGINT, then SIGKILL). ``pass_fds`` are inherited by the server."""
     calls_file = tmp / f"calls-{time.monotonic_ns()}.txt"
     environment = {**os.environ, "PYRE_TEST_CALLS": str(calls_file), **(env or {})}
-    process = start(command, environment)
+    process = start(command, environment, pass_fds)
     server = ServerProcess(process, 0, calls_file)
     ready = threading.Event()
 

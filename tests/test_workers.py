@@ -9,17 +9,43 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.load import Load
 from tests.support import serve, serve_command
 
 SUPERVISOR_READY = re.compile(r"Pyre supervisor \[\d+\] on http://127\.0\.0\.1:(\d+)")
+
+
+@contextlib.contextmanager
+def shared_supervisor(tmp_path: Path, workers: int = 2, *args: str):  # type: ignore[no-untyped-def]
+    """The supervisor serving a listener it inherits (--fd): one listener, shared by
+    its workers (rather than a SO_REUSEPORT listener each)."""
+    sock = socket.socket()
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        command = [
+            sys.executable, "-m", "pyre", "tests.apps.pid_app:app",
+            "--fd", str(sock.fileno()), "--workers", str(workers), *args,
+        ]  # fmt: skip
+        with serve_command(
+            command, SUPERVISOR_READY, tmp=tmp_path, pass_fds=(sock.fileno(),)
+        ) as server:
+            # The server holds the listener from now on (as when a service manager
+            # hands it over): once it stops, nothing else keeps it listening.
+            sock.close()
+            assert "one shared listener" in server.log
+            yield server
+    finally:
+        sock.close()
 
 
 def children(pid: int) -> set[int]:
@@ -97,8 +123,12 @@ def test_a_killed_worker_is_replaced(tmp_path: Path) -> None:
 SLOW_PATH = "/?sleep=0.002"
 
 
-def test_sigterm_under_load_fails_no_request(tmp_path: Path) -> None:
-    with supervisor(tmp_path) as server:
+DESIGNS = {"reuseport": supervisor, "shared": shared_supervisor}
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_sigterm_under_load_fails_no_request(design: str, tmp_path: Path) -> None:
+    with DESIGNS[design](tmp_path) as server:
         wait_for(lambda: len(children(server.process.pid)) == 2)
         with Load(server.port, SLOW_PATH, stop_when_refused=True) as load:
             load.wait_for("ok", 300)
@@ -119,10 +149,11 @@ def test_sigterm_under_load_fails_no_request_in_a_single_process(tmp_path: Path)
         assert load.count("refused") == load.threads, load.summary()
 
 
+@pytest.mark.parametrize("design", DESIGNS)
 def test_sighup_replaces_every_worker_under_load_failing_and_refusing_nothing(
-    tmp_path: Path,
+    design: str, tmp_path: Path
 ) -> None:
-    with supervisor(tmp_path) as server:
+    with DESIGNS[design](tmp_path) as server:
         pid = server.process.pid
         first = wait_for(lambda: len(children(pid)) == 2 and children(pid))
         with Load(server.port, SLOW_PATH) as load:

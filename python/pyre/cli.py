@@ -67,7 +67,8 @@ def build_config(**cli_kwargs: Any) -> Config:
     field="workers",
     type=int,
     envvar=["PYRE_WORKERS", "WEB_CONCURRENCY"],
-    help="Worker processes (also read from WEB_CONCURRENCY); they share one listener.",
+    help="Worker processes (also read from WEB_CONCURRENCY); on Linux each has a"
+    " SO_REUSEPORT listener, with --uds/--fd they share one.",
 )
 @_option(
     "--max-requests",

@@ -1,13 +1,14 @@
-"""Worker processes under a supervisor, sharing one listener: ``--workers N``, rolling
-restarts on SIGHUP, and ``--max-requests`` recycling.
+"""Worker processes under a supervisor: ``--workers N``, rolling restarts on SIGHUP,
+and ``--max-requests`` recycling.
 
-How it works: the supervisor binds the listening socket once and forks the workers;
-each serves it as an inherited descriptor (``--fd``), so the kernel's one accept
-queue feeds them all and no connection is lost when a worker exits (the socket stays
-open in the others and in the supervisor). A shared listener rather than one
-``SO_REUSEPORT`` listener per worker: with ``SO_REUSEPORT`` the connections queued
-on an exiting worker's own listener are reset, which would drop requests at every
-restart (docs/server.md#workers has the measurements).
+How it works: the supervisor forks the workers. On Linux with a TCP address each
+worker binds a ``SO_REUSEPORT`` listener of its own (the kernel spreads connections
+over them), while the supervisor holds the port with a bound socket that does not
+listen; with ``--uds`` or ``--fd`` the supervisor binds the listener once and the
+workers inherit it (one accept queue). ``SO_REUSEPORT`` balances keep-alive
+connections better; a stopping worker takes what is queued on its listener before
+closing it, so restarts lose nothing either way (measurements in
+benchmarks/README.md, "Shared listener vs SO_REUSEPORT").
 
 Each worker has a pipe to the supervisor on which it reports ``ready`` once it
 listens and ``retire`` once it has served its ``--max-requests``. A worker is
@@ -30,6 +31,7 @@ import multiprocessing.connection
 import os
 import signal
 import socket
+import sys
 import time
 from collections import deque
 from typing import Any
@@ -71,9 +73,48 @@ def bind(config: Config) -> socket.socket:
     return sock
 
 
-def _worker(config: Config, fd: int, pipe: Any, metrics_slot: metrics.Slot | None) -> None:
-    """A worker process: serve the inherited listener until told to stop, telling
-    the supervisor when it is ready and when it has served its --max-requests."""
+def reuse_port(config: Config) -> bool:
+    """Whether each worker gets its own ``SO_REUSEPORT`` listener: on Linux, for a
+    TCP address (a Unix socket or an inherited ``--fd`` is shared instead)."""
+    return (
+        sys.platform == "linux"
+        and hasattr(socket, "SO_REUSEPORT")
+        and config.uds is None
+        and config.fd is None
+    )
+
+
+def _tcp_socket(config: Config, port: int) -> socket.socket:
+    host = "::1" if config.host == "localhost" else config.host
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def reserve(config: Config) -> socket.socket:
+    """For ``SO_REUSEPORT`` workers: a socket bound to the address but not
+    listening. It holds the port (the one the OS picked, for port 0) for the workers'
+    own listeners; not listening, it is never handed a connection."""
+    return _tcp_socket(config, config.port)
+
+
+def _own_listener(config: Config, port: int) -> int:
+    """A worker's own ``SO_REUSEPORT`` listener on ``port``; returns its descriptor."""
+    sock = _tcp_socket(config, port)
+    sock.listen(config.backlog)
+    return sock.detach()
+
+
+def _worker(
+    config: Config, fd: int, port: int | None, pipe: Any, metrics_slot: metrics.Slot | None
+) -> None:
+    """A worker process: serve the inherited listener ``fd`` (or, with ``port``, a
+    ``SO_REUSEPORT`` listener of its own, ``fd`` then being the supervisor's
+    reservation) until told to stop, telling the supervisor when it is ready and
+    when it has served its --max-requests."""
     from pyre.serve import run_config
 
     # Its own process group: a Ctrl+C in the terminal reaches the supervisor only,
@@ -83,6 +124,9 @@ def _worker(config: Config, fd: int, pipe: Any, metrics_slot: metrics.Slot | Non
         signal.signal(sig, signal.SIG_DFL)
     # The server takes the inherited descriptor itself (no duplicate stays open), so
     # that when this worker stops accepting, its reference to the listener is gone.
+    if port is not None:
+        os.close(fd)
+        fd = _own_listener(config, port)
     worker_config = dataclasses.replace(config, fd=fd, uds=None, workers=1)
 
     def tell(message: str) -> None:
@@ -127,6 +171,8 @@ class Supervisor:
         self.hangup = False
         self.backoff = 0.0
         self.fd = -1
+        #: The port of the workers' SO_REUSEPORT listeners; None: they share ``fd``.
+        self.port: int | None = None
         self.metrics = metrics.Metrics.for_workers(config)  # --metrics-port
 
     # -- signals ------------------------------------------------------------------
@@ -145,7 +191,7 @@ class Supervisor:
         receiver, sender = self.context.Pipe(duplex=False)
         slot = self.metrics.claim() if self.metrics else None
         process = self.context.Process(
-            target=_worker, args=(self.config, self.fd, sender, slot), daemon=False
+            target=_worker, args=(self.config, self.fd, self.port, sender, slot), daemon=False
         )
         process.start()
         sender.close()
@@ -207,6 +253,17 @@ class Supervisor:
         for _ in range(missing):
             self.spawn()
 
+    def wait_until_ready(self) -> None:
+        """Waits until the first workers listen (or one of them died, or the
+        timeout), so that once the supervisor says where it serves, it does."""
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while not self.stopping and time.monotonic() < deadline:
+            if any(not w.process.is_alive() for w in self.workers):
+                return
+            if all(w.ready for w in self.workers):
+                return
+            self.read_messages(POLL_SECONDS)
+
     def replace(self, old: Worker) -> None:
         """Starts ``old``'s successor, waits until it listens, then stops ``old``."""
         if old not in self.workers or old.retiring:
@@ -231,14 +288,11 @@ class Supervisor:
 
     def run(self) -> int:
         self.config.configure_logging()
-        sock = bind(self.config)
+        shared = not reuse_port(self.config)
+        sock = bind(self.config) if shared else reserve(self.config)
         self.fd = sock.fileno()
-        logger.info(
-            "Pyre supervisor [%d] on %s with %d workers",
-            os.getpid(),
-            _where(sock.getsockname()),
-            self.config.workers,
-        )
+        if not shared:
+            self.port = sock.getsockname()[1]
         if self.metrics:
             self.metrics.serve()
         handlers = {
@@ -250,6 +304,14 @@ class Supervisor:
         try:
             for _ in range(self.config.workers):
                 self.spawn()
+            self.wait_until_ready()
+            logger.info(
+                "Pyre supervisor [%d] on %s with %d workers (%s)",
+                os.getpid(),
+                _where(sock.getsockname()),
+                self.config.workers,
+                "one shared listener" if shared else "a SO_REUSEPORT listener each",
+            )
             while not self.stopping:
                 self.read_messages(POLL_SECONDS)
                 self.reap()
