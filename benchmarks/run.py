@@ -12,13 +12,13 @@ benchmarks/results/ as JSON and a PNG bar chart (plus latest.json / latest.png).
 ``pyre-access-log`` is the ``pyre`` hello world with an access line per request
 written to the server's log file.
 
-``pyre-2-workers`` is the same ASGI hello world under Pyre's supervisor
-(``--workers 2``: two forked workers, each with a SO_REUSEPORT listener on Linux). It is the one target that
-is not pinned to one CPU: its workers may use both the server CPU and wrk's CPU, so
-on a 2-core machine wrk shares a core with a worker. That is the honest configuration
-on 2 cores (pinning two workers to one core would measure nothing more than one
-worker), but it means ``pyre-2-workers / pyre`` is well under 2x there: wrk's own
-CPU time comes out of the second worker's. Stopping it (SIGINT to the supervisor)
+``pyre-2-workers`` is the same ASGI hello world under Pyre's supervisor (``--workers
+2``: two forked workers, each with a SO_REUSEPORT listener on Linux). It is the one
+target that is not pinned to one CPU: its workers may use both the server CPU and
+wrk's CPU, so on a 2-core machine wrk shares a core with a worker. That is the honest
+configuration on 2 cores (pinning two workers to one core would measure nothing more
+than one worker), but it means ``pyre-2-workers / pyre`` is well under 2x there: wrk's
+own CPU time comes out of the second worker's. Stopping it (SIGINT to the supervisor)
 stops its workers, which run in their own process groups; any left afterwards are
 killed and reported.
 
