@@ -264,6 +264,26 @@ def test_workers_are_summed_and_a_killed_worker_keeps_its_counts(tmp_path: Path)
         scrape_until(port, lambda s: s['pyre_requests_total{class="2xx"}'] == answered + more)
 
 
+def test_totals_survive_a_sighup_rolling_restart(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "pyre", APP, "--host", "127.0.0.1", "--port", "0"]
+    command += ["--workers", "2", "--metrics-port", "0"]
+    with serve_command(command, SUPERVISOR_READY, tmp=tmp_path) as server:
+        port = metrics_port(server)
+        pid = server.process.pid
+        first = wait_for(lambda: len(children(pid)) == 2 and children(pid))
+        answered = drive_until_both_workers_served(server.port, first)
+        scrape_until(port, lambda s: s['pyre_requests_total{class="2xx"}'] == answered)
+        os.kill(pid, signal.SIGHUP)
+        second = wait_for(lambda: (c := children(pid)) and len(c) == 2 and not (c & first) and c)
+        # The replaced workers' counts are kept; the new ones add theirs.
+        more = drive_until_both_workers_served(server.port, second)
+        samples = scrape_until(
+            port, lambda s: s['pyre_requests_total{class="2xx"}'] == answered + more
+        )
+        assert samples["pyre_request_duration_seconds_count"] == answered + more
+        assert samples["pyre_requests_in_flight"] == 0
+
+
 def wait_for(condition, timeout: float = WAIT_SECONDS):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while True:
