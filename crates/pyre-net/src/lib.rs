@@ -11,8 +11,10 @@
 //! - [`output`]: writing through to sockets, out-buffers, files by `sendfile`.
 //! - [`proxy`]: proxy headers from trusted peers (who the client really is).
 //! - [`buffers`]: the buffer pool and reads into spare capacity.
+//! - [`client`]: the client runtime (outgoing connections, same codec, own poll).
 
 pub mod buffers;
+pub mod client;
 pub mod config;
 pub mod connection;
 pub mod listener;
