@@ -377,6 +377,10 @@ impl ClientRuntime {
             return Err(error.clone());
         }
         let Upload::Body { framing, sent } = conn.upload else {
+            if data.is_empty() && end {
+                // The end of a body whose declared length was already reached.
+                return self.flow(id);
+            }
             return Err(ClientError::new(
                 ErrorKind::Invalid,
                 "the request body is complete",
@@ -652,8 +656,11 @@ impl ClientRuntime {
     /// response body is already buffered (it is read and dropped); otherwise closes
     /// it. Returns whether it was kept.
     pub fn release(&mut self, id: usize) -> bool {
-        if let Some(conn) = self.conns.get(id) {
+        if let Some(conn) = self.conns.get_mut(id) {
             if conn.phase == Phase::Busy && conn.download == Download::Body && conn.keep_alive {
+                // Only what is already received: reading on here could mean reading
+                // a long body nobody wants.
+                conn.read_paused = false;
                 let mut scratch = Vec::new();
                 while let Ok(BodyRead::Data { .. }) = self.read_body(id, &mut scratch, 64 * 1024) {
                     scratch.clear();
