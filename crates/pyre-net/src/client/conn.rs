@@ -119,6 +119,9 @@ pub struct ClientConn {
     pub keep_alive: bool,
     /// The server closed its sending side (EOF seen).
     pub read_closed: bool,
+    /// The poll reported the peer's close: read until EOF, never stopping at a
+    /// short read (the edge is consumed; no event will say it again).
+    pub hangup: bool,
     /// Reading stopped because the unconsumed bytes reached the limit (read
     /// backpressure); it resumes, with a read at once, when the caller consumes.
     pub read_paused: bool,
@@ -147,6 +150,7 @@ impl ClientConn {
             body: None,
             keep_alive: true,
             read_closed: false,
+            hangup: false,
             read_paused: false,
             notify: false,
             write_dropped: false,

@@ -235,6 +235,7 @@ impl ClientRuntime {
         if matches!(conn.phase, Phase::Connecting | Phase::Failed) || conn.read_closed {
             return;
         }
+        conn.hangup |= read_to_eof;
         let mut received = false;
         loop {
             let limit = conn.read_limit(max_head, high_water);
@@ -251,7 +252,7 @@ impl ClientRuntime {
             match read_into(conn.stream.as_raw_fd(), &mut conn.read_buf, limit - unconsumed) {
                 ReadResult::Read { read, offered } => {
                     received |= read > 0;
-                    if read < offered && !read_to_eof {
+                    if read < offered && !conn.hangup {
                         break;
                     }
                 }
