@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.requirements-installed
 # Python files outside the package and tests, linted too (the folders may hold none yet).
 PY_EXTRA := $(wildcard benchmarks/*.py benchmarks/*/*.py examples/*.py examples/*/*.py)
 
-.PHONY: test test-deps serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz bench bench-stream bench-codec clean
+.PHONY: test test-deps serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz bench bench-stream bench-client bench-codec clean
 
 test: build rust-test py-test lint
 	@echo "make test: all Rust and Python tests and checks passed"
@@ -80,6 +80,11 @@ bench:
 # memory under slow readers, slow uploads and 10,000 idle connections.
 bench-stream:
 	scripts/bench.sh --stream
+
+# Client: pyre.client against httpx and aiohttp on nginx (10,000 small GETs over 8
+# keep-alive connections, a 1 GiB download, RSS under a slow consumer).
+bench-client:
+	scripts/bench.sh --client
 
 # Codec micro-benchmarks (criterion): validated parse vs bare httparse, chunked.
 bench-codec:

@@ -5,6 +5,8 @@
 #        scripts/bench.sh --servers uvicorn,granian --duration 5 --warmup 2
 #        scripts/bench.sh --stream [stream.py options]   (make bench-stream: the
 #        streaming benchmark, benchmarks/stream.py, with nginx and curl)
+#        scripts/bench.sh --client [client.py options]   (make bench-client: the
+#        client benchmark, benchmarks/client.py, against nginx)
 #
 # 1. installs wrk (or, with --stream, nginx-light and curl) if missing (apt-get, as
 #    root directly, else through sudo);
@@ -40,6 +42,10 @@ if [ "${1:-}" = "--stream" ]; then
     shift
     script=benchmarks/stream.py
     tools=(nginx curl taskset)
+elif [ "${1:-}" = "--client" ]; then
+    shift
+    script=benchmarks/client.py
+    tools=(nginx taskset)
 fi
 
 for tool in "${tools[@]}"; do

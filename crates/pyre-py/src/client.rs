@@ -104,9 +104,27 @@ impl ClientCore {
                 Err(e) => Err(self.error(py, &e)),
             },
             Want::Piece => {
-                let mut out = Vec::new();
-                match net.read_body(id, &mut out, self.piece_max) {
-                    Ok(BodyRead::Data { .. }) => Ok(Some(PyBytes::new(py, &out).into_any().unbind())),
+                // One decoded range (the common case: a Content-Length or
+                // close-delimited body) becomes the bytes object directly; only
+                // several (chunked) are gathered first.
+                let mut first: Option<Bound<'_, PyBytes>> = None;
+                let mut gathered = Vec::new();
+                let read = net.read_body_with(id, self.piece_max, |data| {
+                    if first.is_none() && gathered.is_empty() {
+                        first = Some(PyBytes::new(py, data));
+                    } else {
+                        if let Some(bytes) = first.take() {
+                            gathered.extend_from_slice(bytes.as_bytes());
+                        }
+                        gathered.extend_from_slice(data);
+                    }
+                });
+                let piece = move || match first {
+                    Some(bytes) => bytes.into_any().unbind(),
+                    None => PyBytes::new(py, &gathered).into_any().unbind(),
+                };
+                match read {
+                    Ok(BodyRead::Data { .. }) => Ok(Some(piece())),
                     Ok(BodyRead::Done) => Ok(Some(PyBytes::new(py, b"").into_any().unbind())),
                     Ok(BodyRead::Pending) => Ok(None),
                     Err(e) => Err(self.error(py, &e)),

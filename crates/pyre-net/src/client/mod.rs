@@ -561,6 +561,17 @@ impl ClientRuntime {
     /// Moves the decoded body bytes available now into `out` (at least one piece,
     /// then more while `out` is below `max`).
     pub fn read_body(&mut self, id: usize, out: &mut Vec<u8>, max: usize) -> Result<BodyRead, ClientError> {
+        self.read_body_with(id, max, |data| out.extend_from_slice(data))
+    }
+
+    /// [`Self::read_body`], handing each decoded range to `sink` instead of copying
+    /// it (the caller may copy it straight into its own object).
+    pub fn read_body_with(
+        &mut self,
+        id: usize,
+        max: usize,
+        mut sink: impl FnMut(&[u8]),
+    ) -> Result<BodyRead, ClientError> {
         let (max_head, high_water) = (self.config.limits.max_head_bytes, self.config.read_high_water);
         let conn = self.conns.get_mut(id).ok_or_else(gone)?;
         match conn.download {
@@ -576,14 +587,15 @@ impl ClientRuntime {
         let Some(decoder) = conn.body.as_mut() else {
             return Ok(BodyRead::Pending);
         };
-        let start = out.len();
+        let mut produced = 0;
         let mut ended = false;
         let mut failure = None;
-        while out.len() - start < max.max(1) {
+        while produced < max.max(1) {
             let input = &conn.read_buf[conn.read_pos..];
             match decoder.decode(input) {
                 Ok((consumed, BodyEvent::Data(range))) => {
-                    out.extend_from_slice(&input[range]);
+                    produced += range.len();
+                    sink(&input[range]);
                     conn.read_pos += consumed;
                 }
                 Ok((consumed, BodyEvent::NeedMore)) => {
@@ -623,7 +635,7 @@ impl ClientRuntime {
             }
         }
         conn.compact_read();
-        let produced = out.len() > start;
+        let produced = produced > 0;
         if let Some(error) = failure {
             conn.fail(error.clone());
             if !produced {
