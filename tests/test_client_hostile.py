@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -20,6 +21,7 @@ from pyre.client import (
     ConnectTimeout,
     Limits,
     PoolTimeout,
+    ReadError,
     ReadTimeout,
     RemoteProtocolError,
     Timeout,
@@ -380,3 +382,26 @@ def test_early_response_to_an_upload_is_received() -> None:
             assert (response.status, response.content) == (413, b"big")
 
     run(main(), timeout=30)
+
+
+def test_a_reset_connection_is_a_read_error() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\npartial")
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        # SO_LINGER with a zero timeout: close() sends a reset instead of a FIN.
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    async def main() -> None:
+        async with fake(handler) as url, Client() as c:
+            async with c.stream("GET", url) as response:
+                received = b""
+                with pytest.raises(ReadError, match="reset"):
+                    async for chunk in response.iter_raw():
+                        received += chunk
+                assert received == b"partial"
+
+    run(main())
