@@ -405,3 +405,20 @@ def test_a_reset_connection_is_a_read_error() -> None:
                 assert received == b"partial"
 
     run(main())
+
+
+def test_timeouts_measure_time_without_progress() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+        for _ in range(10):  # 1 s in all, a byte every 0.1 s
+            await asyncio.sleep(0.1)
+            writer.write(b"d")
+            await writer.drain()
+
+    async def main() -> None:
+        async with fake(handler) as url, Client(timeout=Timeout(read=0.4)) as c:
+            response = await c.get(url)
+            assert response.content == b"d" * 10
+
+    run(main())

@@ -246,6 +246,8 @@ class ClientCore:
         """The next piece of the response body; ``b""`` at its end."""
     def release(self, id: int) -> bool:
         """Ends the exchange; True when the connection was kept for reuse."""
+    def progress(self, id: int) -> int:
+        """Bytes read and written on the connection so far."""
     def is_reusable(self, id: int) -> bool:
         """Whether an idle connection may carry a new request."""
     def close(self, id: int) -> None:

@@ -400,6 +400,12 @@ impl ClientCore {
         self.net.borrow_mut().release(id)
     }
 
+    /// Bytes read and written on the connection so far (timeouts re-arm while this
+    /// moves).
+    fn progress(&self, id: usize) -> u64 {
+        self.net.borrow().progress(id)
+    }
+
     /// Whether an idle connection may carry a new request.
     fn is_reusable(&self, id: usize) -> bool {
         self.net.borrow().is_reusable(id)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
-from collections.abc import AsyncIterable, Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urljoin
 
@@ -62,9 +62,37 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
-def _expire(future: asyncio.Future[Any], error: type[Exception], message: str) -> None:
-    if not future.done():
-        future.set_exception(error(message))
+class _Deadline:
+    """Fails a future with ``error(message)`` once ``seconds`` passed without the
+    connection moving a byte: while bytes move (a long download, a large file
+    upload), the timer is re-armed rather than fired."""
+
+    __slots__ = ("error", "future", "handle", "loop", "mark", "message", "progress", "seconds")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[Any],
+        seconds: float,
+        error: type[Exception],
+        message: str,
+        progress: Callable[[], int] | None,
+    ) -> None:
+        self.loop, self.future, self.seconds = loop, future, seconds
+        self.error, self.message, self.progress = error, message, progress
+        self.mark = progress() if progress is not None else 0
+        self.handle = loop.call_later(seconds, self.fire)
+
+    def fire(self) -> None:
+        if self.future.done():
+            return
+        if self.progress is not None:
+            now = self.progress()
+            if now != self.mark:
+                self.mark = now
+                self.handle = self.loop.call_later(self.seconds, self.fire)
+                return
+        self.future.set_exception(self.error(self.message))
 
 
 def _header_items(headers: HeaderTypes | None) -> list[tuple[str, str]]:
@@ -304,15 +332,15 @@ class Client:
                         raise
             try:
                 await self._write(core, conn, verb, target, request_headers, body, timeouts, method)
-                message = f"no response from {origin[1]}:{origin[2]} within {timeouts.read}s"
+                message = f"no response bytes from {origin[1]}:{origin[2]} for {timeouts.read}s"
                 if stream:
                     status, reason, version, fields = await self._wait(
-                        core.response(conn), timeouts.read, ReadTimeout, message
+                        core.response(conn), timeouts.read, ReadTimeout, message, conn
                     )
                     raw = None
                 else:
                     (status, reason, version, fields), raw = await self._wait(
-                        core.response(conn, True), timeouts.read, ReadTimeout, message
+                        core.response(conn, True), timeouts.read, ReadTimeout, message, conn
                     )
             except RemoteProtocolError as e:
                 pool.discard(origin, conn)
@@ -393,7 +421,7 @@ class Client:
 
     def _drained(self, core: ClientCore, conn: int, timeouts: Timeout) -> Awaitable[Any]:
         message = f"the server took no request bytes for {timeouts.write}s"
-        return self._wait(core.drained(conn), timeouts.write, WriteTimeout, message)
+        return self._wait(core.drained(conn), timeouts.write, WriteTimeout, message, conn)
 
     async def _connect(self, core: ClientCore, origin: Origin, seconds: float | None) -> int:
         _, host, port = origin
@@ -436,22 +464,34 @@ class Client:
         return addresses
 
     def _wait(
-        self, future: Any, seconds: float | None, error: type[Exception], message: str
+        self,
+        future: Any,
+        seconds: float | None,
+        error: type[Exception],
+        message: str,
+        conn: int | None = None,
     ) -> Awaitable[Any]:
-        """``future``, failing with ``error(message)`` if not done within ``seconds``."""
+        """``future``, failing with ``error(message)`` if ``seconds`` pass without it
+        done (and, given ``conn``, without that connection moving a byte)."""
         if seconds is None or future.done():
             return future  # type: ignore[no-any-return]
-        return self._timed(future, seconds, error, message)
+        return self._timed(future, seconds, error, message, conn)
 
     async def _timed(
-        self, future: asyncio.Future[Any], seconds: float, error: type[Exception], message: str
+        self,
+        future: asyncio.Future[Any],
+        seconds: float,
+        error: type[Exception],
+        message: str,
+        conn: int | None,
     ) -> Any:
-        assert self._loop is not None
-        handle = self._loop.call_later(seconds, _expire, future, error, message)
+        assert self._loop is not None and self._core is not None
+        progress = None if conn is None else functools.partial(self._core.progress, conn)
+        deadline = _Deadline(self._loop, future, seconds, error, message, progress)
         try:
             return await future
         finally:
-            handle.cancel()
+            deadline.handle.cancel()
 
 
 class _PieceReader:
@@ -464,7 +504,9 @@ class _PieceReader:
 
     def __call__(self) -> Awaitable[bytes]:
         message = f"no response body bytes for {self._seconds}s"
-        return self._client._wait(self._core.read(self._conn), self._seconds, ReadTimeout, message)
+        return self._client._wait(
+            self._core.read(self._conn), self._seconds, ReadTimeout, message, self._conn
+        )
 
 
 class _StreamContext:

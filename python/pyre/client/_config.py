@@ -13,9 +13,8 @@ class Timeout:
     """Seconds allowed for each step; None waits forever.
 
     - ``connect``: establishing one connection (each address tried);
-    - ``read``: each wait for response bytes (the head, then every body piece);
-    - ``write``: each wait for the server to take request bytes (a file body: the
-      whole file);
+    - ``read``: the response going without a byte arriving;
+    - ``write``: the server taking no request byte;
     - ``pool``: waiting for a connection when the pool is at its limits.
     """
 

@@ -131,6 +131,9 @@ pub struct ClientConn {
     /// request is dropped and the response still read.
     pub write_dropped: bool,
     pub error: Option<ClientError>,
+    /// Bytes read from and written to the socket so far: timeouts measure time
+    /// without progress, not the length of a whole transfer.
+    pub progress: u64,
 }
 
 impl ClientConn {
@@ -155,6 +158,7 @@ impl ClientConn {
             notify: false,
             write_dropped: false,
             error: None,
+            progress: 0,
         }
     }
 

@@ -133,6 +133,12 @@ impl ClientRuntime {
         self.conns.get(id).map(|c| c.phase)
     }
 
+    /// Bytes moved on the connection so far (read and written), for timeouts that
+    /// measure time without progress.
+    pub fn progress(&self, id: usize) -> u64 {
+        self.conns.get(id).map_or(0, |c| c.progress)
+    }
+
     /// Why the connection failed, if it did.
     pub fn error(&self, id: usize) -> Option<&ClientError> {
         self.conns.get(id).and_then(|c| c.error.as_ref())
@@ -252,6 +258,7 @@ impl ClientRuntime {
             match read_into(conn.stream.as_raw_fd(), &mut conn.read_buf, limit - unconsumed) {
                 ReadResult::Read { read, offered } => {
                     received |= read > 0;
+                    conn.progress += read as u64;
                     if read < offered && !conn.hangup {
                         break;
                     }
@@ -494,7 +501,10 @@ impl ClientRuntime {
             while conn.write_pos < conn.write_buf.len() {
                 match io::Write::write(&mut conn.stream, &conn.write_buf[conn.write_pos..]) {
                     Ok(0) => break,
-                    Ok(n) => conn.write_pos += n,
+                    Ok(n) => {
+                        conn.write_pos += n;
+                        conn.progress += n as u64;
+                    }
                     Err(e) if e.kind() == IoKind::Interrupted => {}
                     Err(e) if e.kind() == IoKind::WouldBlock => break,
                     Err(e) => break 'out Some(e),
@@ -512,7 +522,10 @@ impl ClientRuntime {
             }
             let before = job.remaining;
             match send_file_part(conn.stream.as_raw_fd(), job, DEFAULT_FILE_BYTES_PER_TURN) {
-                FilePart::Sent => file_bytes += before - job.remaining,
+                FilePart::Sent => {
+                    file_bytes += before - job.remaining;
+                    conn.progress += before - job.remaining;
+                }
                 FilePart::Blocked => break None,
                 FilePart::Failed => {
                     break Some(io::Error::new(
