@@ -199,6 +199,18 @@ def test_keep_alive_reuses_one_connection(base: str) -> None:
     run(main())
 
 
+def test_idle_connections_expire(base: str) -> None:
+    async def main() -> None:
+        async with Client(limits=Limits(keepalive_expiry=0.2)) as client:
+            first = (await client.get(f"{base}/connection")).text
+            assert (await client.get(f"{base}/connection")).text == first
+            await asyncio.sleep(1.5)  # past the expiry and a sweep
+            assert client.open_connections == 0
+            assert (await client.get(f"{base}/connection")).text != first
+
+    run(main())
+
+
 def test_an_unread_stream_is_not_reused_a_drained_one_is(base: str) -> None:
     async def main() -> None:
         async with Client() as client:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Any
 
 from pyre._core import ClientCore
 from pyre.client._config import Limits
@@ -182,6 +181,3 @@ class Pool:
             if not waiter.done():
                 waiter.cancel()
         self._waiters.clear()
-
-    def stats(self) -> dict[str, Any]:
-        return {"open": self._total, "idle": self.idle_count()}

@@ -183,6 +183,7 @@ impl ClientRuntime {
             if self.events.is_empty() {
                 return Ok(());
             }
+            let full_batch = self.events.iter().count();
             let batch: Vec<(usize, bool, bool, bool)> = self
                 .events
                 .iter()
@@ -207,6 +208,12 @@ impl ClientRuntime {
                 if readable {
                     self.pump(id, closed);
                 }
+            }
+            if full_batch < EVENTS_PER_POLL {
+                // The poll had no more ready events than these: polling again would
+                // be a system call that finds nothing. Events that came meanwhile
+                // leave the poll's fd readable, so the host loop calls again.
+                return Ok(());
             }
         }
     }
