@@ -308,3 +308,20 @@ fn an_idle_connection_closed_by_the_server_is_not_reusable() {
     handle.join().unwrap();
     until(&mut rt, |rt| !rt.is_reusable(id));
 }
+
+#[test]
+fn a_close_delimited_body_larger_than_the_buffers_reaches_eof() {
+    // The hang-up is reported once, with the first bytes; reading pauses at the
+    // head limit, and the resumed reads must still go on to EOF.
+    let (addr, handle) = server(|mut s| {
+        read_head(&mut s);
+        s.write_all(b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
+        s.write_all(&vec![b'c'; 1 << 20]).unwrap();
+    });
+    let (mut rt, id) = connected(addr);
+    get(&mut rt, id);
+    handle.join().unwrap();
+    assert_eq!(status(&mut rt, id).unwrap(), 200);
+    assert_eq!(body(&mut rt, id).unwrap().len(), 1 << 20);
+    assert!(rt.progress(id) > 1 << 20);
+}
