@@ -678,8 +678,8 @@ impl ClientRuntime {
         })
     }
 
-    /// Body bytes received and not yet read by the caller, and whether the
-    /// response's end is among them (so finishing it costs no waiting).
+    /// Bytes received and not yet consumed by the caller (at most about the read
+    /// high-water mark: the bound read backpressure keeps).
     pub fn buffered(&self, id: usize) -> usize {
         self.conns.get(id).map_or(0, |c| c.unconsumed())
     }
