@@ -109,7 +109,7 @@ impl ClientCore {
                 // several (chunked) are gathered first.
                 let mut first: Option<Bound<'_, PyBytes>> = None;
                 let mut gathered = Vec::new();
-                let read = net.read_body_with(id, self.piece_max, |data| {
+                let mut sink = |data: &[u8]| {
                     if first.is_none() && gathered.is_empty() {
                         first = Some(PyBytes::new(py, data));
                     } else {
@@ -118,7 +118,13 @@ impl ClientCore {
                         }
                         gathered.extend_from_slice(data);
                     }
-                });
+                };
+                let mut read = net.read_body_with(id, self.piece_max, &mut sink);
+                if let Ok(BodyRead::Pending) = read {
+                    // Nothing buffered: the bytes may be in the kernel already.
+                    net.try_read(id);
+                    read = net.read_body_with(id, self.piece_max, &mut sink);
+                }
                 let piece = move || match first {
                     Some(bytes) => bytes.into_any().unbind(),
                     None => PyBytes::new(py, &gathered).into_any().unbind(),

@@ -678,6 +678,20 @@ impl ClientRuntime {
         })
     }
 
+    /// Reads what the socket holds now, without waiting for its event: a consumer
+    /// that finds nothing buffered asks the kernel directly, saving a trip through
+    /// the host loop when the bytes are already there (their event, still queued in
+    /// the poll, then finds nothing to do).
+    pub fn try_read(&mut self, id: usize) {
+        if self
+            .conns
+            .get(id)
+            .is_some_and(|c| c.phase == Phase::Busy && !c.read_paused)
+        {
+            self.pump(id, false);
+        }
+    }
+
     /// Bytes received and not yet consumed by the caller (at most about the read
     /// high-water mark: the bound read backpressure keeps).
     pub fn buffered(&self, id: usize) -> usize {
