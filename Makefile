@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.requirements-installed
 # Python files outside the package and tests, linted too (the folders may hold none yet).
 PY_EXTRA := $(wildcard benchmarks/*.py benchmarks/*/*.py examples/*.py examples/*/*.py)
 
-.PHONY: test test-deps serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz bench bench-stream bench-balance bench-codec clean
+.PHONY: test test-deps serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz bench bench-stream bench-balance bench-client bench-codec clean
 
 test: build rust-test py-test lint
 	@echo "make test: all Rust and Python tests and checks passed"
@@ -85,6 +85,11 @@ bench-stream:
 # worker: balance under several loads, and errors when a worker restarts.
 bench-balance:
 	scripts/bench.sh --balance
+
+# Client: pyre.client against httpx and aiohttp on nginx (10,000 small GETs over 8
+# keep-alive connections, a 1 GiB download, RSS under a slow consumer).
+bench-client:
+	scripts/bench.sh --client
 
 # Codec micro-benchmarks (criterion): validated parse vs bare httparse, chunked.
 bench-codec:

@@ -7,6 +7,8 @@
 #        streaming benchmark, benchmarks/stream.py, with nginx and curl)
 #        scripts/bench.sh --balance [balance.py options]   (make bench-balance: two
 #        workers, shared listener vs SO_REUSEPORT, benchmarks/balance.py)
+#        scripts/bench.sh --client [client.py options]   (make bench-client: the
+#        client benchmark, benchmarks/client.py, against nginx)
 #
 # 1. installs wrk (or, with --stream, nginx-light and curl) if missing (apt-get, as
 #    root directly, else through sudo);
@@ -46,6 +48,10 @@ elif [ "${1:-}" = "--balance" ]; then
     shift
     script=benchmarks/balance.py
     tools=(wrk)
+elif [ "${1:-}" = "--client" ]; then
+    shift
+    script=benchmarks/client.py
+    tools=(nginx taskset)
 fi
 
 for tool in "${tools[@]}"; do

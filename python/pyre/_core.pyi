@@ -226,3 +226,67 @@ class Router:
     def resolve(self, method: str, path: str) -> tuple[int | None, Any] | None:
         """``(endpoint id, params)``; ``(None, allowed methods)`` for 405; None for
         404. HEAD falls back to GET."""
+
+@final
+class ClientCore:
+    """The client runtime (pyre-net's ``ClientRuntime``) bound to an asyncio loop; the
+    sockets of one ``pyre.client.Client``. Connections are named by integer ids.
+    Calls that may wait return asyncio futures, done at once when they can be."""
+
+    def __init__(
+        self,
+        event_loop: Any,
+        errors: tuple[
+            type[Exception], type[Exception], type[Exception], type[Exception], type[Exception]
+        ],
+        *,
+        read_high_water: int = 262144,
+        write_high_water: int = 65536,
+        write_low_water: int = 16384,
+        max_head_bytes: int = 65536,
+        max_headers: int = 100,
+    ) -> None:
+        """``errors``: the exception classes for connect, protocol, read, write and
+        invalid-request failures, in that order."""
+    def fileno(self) -> int:
+        """The poll's file descriptor, for ``loop.add_reader``."""
+    @property
+    def connections(self) -> int:
+        """Open connections (idle and busy)."""
+    def on_ready(self) -> bool:
+        """Does all ready I/O and settles futures; True when it should run again soon."""
+    def connect(self, host: str, port: int) -> int:
+        """Starts connecting to an IP address; returns the connection id."""
+    def connected(self, id: int) -> Awaitable[None]:
+        """Done when the connection is established (fails with the connect error)."""
+    def send_request(
+        self,
+        id: int,
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        length: int | None = None,
+        stream: bool = False,
+    ) -> None:
+        """Writes a request head (``length``: body size; ``stream``: unknown size)."""
+    def send_body(self, id: int, data: bytes, end: bool = False) -> bool:
+        """Sends body bytes; True when the caller must await ``drained`` first."""
+    def send_file(self, id: int, path: str | PathLike[str], offset: int, count: int) -> bool:
+        """Sends a file as the whole body by sendfile; True: await ``drained``."""
+    def drained(self, id: int) -> Awaitable[None]:
+        """Done when the request output drained below the low-water mark."""
+    def response(self, id: int, whole: bool = False) -> Awaitable[Any]:
+        """``(status, reason, version, headers)``; with ``whole``,
+        ``((status, reason, version, headers), body)`` once the body ended."""
+    def read(self, id: int) -> Awaitable[bytes]:
+        """The next piece of the response body; ``b""`` at its end."""
+    def release(self, id: int) -> bool:
+        """Ends the exchange; True when the connection was kept for reuse."""
+    def progress(self, id: int) -> int:
+        """Bytes read and written on the connection so far."""
+    def is_reusable(self, id: int) -> bool:
+        """Whether an idle connection may carry a new request."""
+    def close(self, id: int) -> None:
+        """Closes one connection."""
+    def close_all(self) -> None:
+        """Closes every connection."""

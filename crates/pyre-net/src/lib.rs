@@ -13,9 +13,11 @@
 //! - [`buffers`]: the buffer pool and reads into spare capacity.
 //! - [`access_log`]: access log formats, rendering and the batch of lines.
 //! - [`metrics`]: counters for `--metrics-port` and their Prometheus text.
+//! - [`client`]: the client runtime (outgoing connections, same codec, own poll).
 
 pub mod access_log;
 pub mod buffers;
+pub mod client;
 pub mod config;
 pub mod connection;
 pub mod listener;

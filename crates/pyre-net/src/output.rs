@@ -155,7 +155,7 @@ pub fn write_out(conn: &mut Connection, turn: u64, sent: &mut u64) -> Written {
     }
 }
 
-enum FilePart {
+pub(crate) enum FilePart {
     /// Some bytes went out (`job` advanced).
     Sent,
     Blocked,
@@ -164,7 +164,7 @@ enum FilePart {
 
 /// One non-blocking `sendfile(2)` of the job's next bytes.
 #[cfg(target_os = "linux")]
-fn send_file_part(socket: std::os::fd::RawFd, job: &mut FileJob, most: u64) -> FilePart {
+pub(crate) fn send_file_part(socket: std::os::fd::RawFd, job: &mut FileJob, most: u64) -> FilePart {
     let Ok(mut offset) = libc::off_t::try_from(job.offset) else {
         return FilePart::Failed;
     };
@@ -191,7 +191,7 @@ fn send_file_part(socket: std::os::fd::RawFd, job: &mut FileJob, most: u64) -> F
 /// Elsewhere: read a piece of the file and write it (no `sendfile` with these
 /// semantics on every platform).
 #[cfg(not(target_os = "linux"))]
-fn send_file_part(socket: std::os::fd::RawFd, job: &mut FileJob, most: u64) -> FilePart {
+pub(crate) fn send_file_part(socket: std::os::fd::RawFd, job: &mut FileJob, most: u64) -> FilePart {
     use std::os::unix::fs::FileExt;
     let mut piece = vec![0u8; job.remaining.min(most).min(64 * 1024) as usize];
     let read = match job.file.read_at(&mut piece, job.offset) {

@@ -3,11 +3,12 @@
 //! Python code reaches Rust only through this module: the [`Server`] (the runtime
 //! bound to an asyncio loop and an application), the per-request [`Channel`] (ASGI
 //! `receive`/`send`), PSGI's `Request`/`Responder` ([`psgi`]), `ClientDisconnected`
-//! and `ProtocolError`, and the metrics functions ([`metrics`]). The package
-//! version's single source is the workspace Cargo.toml, which maturin also uses for
-//! the distribution.
+//! and `ProtocolError`, the metrics functions ([`metrics`]) and the HTTP client's
+//! runtime ([`client::ClientCore`]). The package version's single source is the
+//! workspace Cargo.toml, which maturin also uses for the distribution.
 
 mod channel;
+mod client;
 mod errors;
 mod metrics;
 mod psgi;
@@ -45,6 +46,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(metrics::retire_metrics, m)?)?;
     m.add_class::<server::Server>()?;
     m.add_class::<channel::Channel>()?;
+    m.add_class::<client::ClientCore>()?;
     m.add_class::<router::Router>()?;
     m.add_class::<psgi::Request>()?;
     m.add_class::<psgi::Headers>()?;

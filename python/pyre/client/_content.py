@@ -1,0 +1,75 @@
+"""Request bodies: what ``content=`` and ``json=`` may be, and how each is sent.
+
+- bytes (or bytearray, memoryview) and str (UTF-8): Content-Length, sent with the
+  head in one write when small;
+- a file path (``os.PathLike``, e.g. ``pathlib.Path``): Content-Length from its size,
+  sent by ``sendfile(2)`` from Rust, never read into Python;
+- a sync or async iterator of bytes/str: chunked, or Content-Length when the headers
+  declare one. A piece is pulled only when the connection's out-buffer is below its
+  high-water mark, so a slow server stops the iterator (write backpressure).
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import os
+from collections.abc import AsyncIterable, Iterable
+from dataclasses import dataclass
+from typing import Any, Union
+
+Content = Union[
+    bytes, bytearray, memoryview, str, "os.PathLike[str]", Iterable[Any], AsyncIterable[Any]
+]
+
+
+@dataclass
+class Body:
+    """A request body: exactly one of ``data``, ``path`` or ``stream``."""
+
+    data: bytes | None = None
+    path: str | None = None
+    size: int | None = None
+    stream: Iterable[Any] | AsyncIterable[Any] | None = None
+    content_type: str | None = None
+
+    @property
+    def replayable(self) -> bool:
+        """Can be sent again (a retry on a fresh connection, a 307/308 redirect)."""
+        return self.stream is None
+
+
+EMPTY = Body()
+
+
+def make_body(content: Content | None, json: Any) -> Body:
+    if json is not None:
+        if content is not None:
+            raise TypeError("give content or json, not both")
+        data = jsonlib.dumps(json, separators=(",", ":"), ensure_ascii=False).encode()
+        return Body(data=data, content_type="application/json")
+    if content is None:
+        return EMPTY
+    if isinstance(content, bytes):
+        return Body(data=content)
+    if isinstance(content, (bytearray, memoryview)):
+        return Body(data=bytes(content))
+    if isinstance(content, str):
+        return Body(data=content.encode())
+    if isinstance(content, os.PathLike):
+        path = os.fspath(content)
+        return Body(path=path, size=os.stat(path).st_size)
+    if isinstance(content, (Iterable, AsyncIterable)):
+        return Body(stream=content)
+    raise TypeError(
+        f"content must be bytes, str, a path or an iterator, not {type(content).__name__}"
+    )
+
+
+def to_bytes(piece: Any) -> bytes:
+    if isinstance(piece, bytes):
+        return piece
+    if isinstance(piece, str):
+        return piece.encode()
+    if isinstance(piece, (bytearray, memoryview)):
+        return bytes(piece)
+    raise TypeError(f"a body iterator must give bytes or str, not {type(piece).__name__}")

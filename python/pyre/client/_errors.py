@@ -1,0 +1,84 @@
+"""The client's exceptions. Every failure of a request is a ``TransportError``; its
+subclasses say which step failed, so callers can retry what is safe to retry:
+
+- ``TimeoutException``: ``ConnectTimeout``, ``ReadTimeout``, ``WriteTimeout``,
+  ``PoolTimeout`` (also ``TimeoutError``);
+- ``NetworkError``: ``ConnectError``, ``ReadError``, ``WriteError`` (the socket failed);
+- ``RemoteProtocolError``: the server broke HTTP/1.1 (the message says how);
+- ``LocalProtocolError``: the request itself is invalid (also ``ValueError``);
+- ``TooManyRedirects``, ``DecodingError``, and ``HTTPStatusError`` from
+  ``Response.raise_for_status()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TransportError(Exception):
+    """A request could not be completed."""
+
+
+class TimeoutException(TransportError, TimeoutError):
+    """A step of the request took longer than its timeout."""
+
+
+class ConnectTimeout(TimeoutException):
+    """The connection was not established within the connect timeout."""
+
+
+class ReadTimeout(TimeoutException):
+    """The server sent nothing for longer than the read timeout."""
+
+
+class WriteTimeout(TimeoutException):
+    """The server took no request bytes for longer than the write timeout."""
+
+
+class PoolTimeout(TimeoutException):
+    """No connection became free within the pool timeout."""
+
+
+class NetworkError(TransportError):
+    """The socket failed."""
+
+
+class ConnectError(NetworkError):
+    """The connection could not be established (refused, unreachable, no address)."""
+
+
+class ReadError(NetworkError):
+    """The connection failed while the response was read."""
+
+
+class WriteError(NetworkError):
+    """The connection failed while the request was sent."""
+
+
+class RemoteProtocolError(TransportError):
+    """The server broke HTTP/1.1: garbage, bad framing, an oversized head, a body cut
+    short. The message names what it did wrong."""
+
+
+class LocalProtocolError(TransportError, ValueError):
+    """The request is invalid (a header with CR/LF, a body longer than declared)."""
+
+
+class TooManyRedirects(TransportError):
+    """More redirects than ``max_redirects``."""
+
+
+class DecodingError(TransportError):
+    """The body's Content-Encoding could not be decoded."""
+
+
+class HTTPStatusError(Exception):
+    """Raised by ``Response.raise_for_status()`` for 4xx and 5xx responses."""
+
+    def __init__(self, message: str, *, response: Any) -> None:
+        super().__init__(message)
+        self.response = response
+
+
+# The classes the Rust runtime raises, in the order ClientCore takes them.
+CORE_ERRORS = (ConnectError, RemoteProtocolError, ReadError, WriteError, LocalProtocolError)
