@@ -8,10 +8,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +15,8 @@ from typing import Any
 import pytest
 
 from pyre.client import Client
+from tests.nginx import run_nginx
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 TEXT = b"All work and no play makes Jack a dull boy.\n" * 2000
 
 
@@ -28,34 +24,12 @@ def run(coro: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def nginx_conf(prefix: Path, port: int, root: Path) -> Path:
-    user = "user root;" if os.geteuid() == 0 else ""
-    temp = " ".join(
-        f"{kind}_temp_path {prefix}/{kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    conf = prefix / "nginx.conf"
-    conf.write_text(
-        f"""{user}
-worker_processes 1;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    {temp}
+STATIC = """
     sendfile on;
     keepalive_requests 50;
     client_max_body_size 20m;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{{port}};
         root {root};
         location /gz/ {{
             gzip on;
@@ -66,10 +40,7 @@ http {{
         location = /moved {{ return 301 /files/small.txt; }}
         location = /upload {{ return 204; }}
     }}
-}}
 """
-    )
-    return conf
 
 
 @pytest.fixture(scope="module")
@@ -81,27 +52,8 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]
     (root / "files" / "small.txt").write_bytes(b"small\n")
     (root / "files" / "big.bin").write_bytes(os.urandom(8 * 1024 * 1024))
     (root / "gz" / "text.txt").write_bytes(TEXT)
-    port = free_port()
-    conf = nginx_conf(tmp, port, root)
-    process = subprocess.Popen(
-        [NGINX, "-p", str(tmp), "-c", str(conf)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None, (tmp / "error.log").read_text()
-                assert time.monotonic() < deadline, "nginx did not start"
-                time.sleep(0.05)
+    with run_nginx(tmp, STATIC.format(root=root)) as port:
         yield f"http://127.0.0.1:{port}", root
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def test_static_files(nginx: tuple[str, Path]) -> None:

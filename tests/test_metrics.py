@@ -19,7 +19,15 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import ServerProcess, connect, read_until_closed, serve, serve_command
+from tests.support import (
+    ServerProcess,
+    children,
+    connect,
+    read_until_closed,
+    serve,
+    serve_command,
+    wait_for,
+)
 
 APP = "tests.apps.metrics_app:app"
 METRICS_READY = re.compile(r"Pyre metrics on http://127\.0\.0\.1:(\d+)/metrics")
@@ -192,21 +200,6 @@ def test_no_metrics_listener_unless_asked(tmp_path: Path) -> None:
     assert "metrics" not in server.log
 
 
-def children(pid: int) -> set[int]:
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.add(int(entry))
-    return found
-
-
 def drive_until_both_workers_served(port: int, workers: set[int]) -> int:
     """Sends concurrent requests to ``/pid`` until each worker answered some;
     returns how many requests were answered."""
@@ -282,16 +275,6 @@ def test_totals_survive_a_sighup_rolling_restart(tmp_path: Path) -> None:
         )
         assert samples["pyre_request_duration_seconds_count"] == answered + more
         assert samples["pyre_requests_in_flight"] == 0
-
-
-def wait_for(condition, timeout: float = WAIT_SECONDS):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_metrics_port_in_use_fails_to_start(tmp_path: Path) -> None:

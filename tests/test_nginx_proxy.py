@@ -6,50 +6,22 @@ keep-alive."""
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.nginx import run_nginx
 from tests.support import ServerProcess, serve_uds
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def nginx_conf(prefix: Path, port: int, upstream: Path) -> Path:
-    user = "user root;" if os.geteuid() == 0 else ""
-    temp = " ".join(
-        f"{kind}_temp_path {prefix}/{kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    conf = prefix / "nginx.conf"
-    conf.write_text(
-        f"""{user}
-worker_processes 1;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    {temp}
+#: The nginx configuration of docs/deployment.md, on a loopback port.
+PROXY = """
     upstream pyre {{
         server unix:{upstream};
         keepalive 8;
     }}
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{{port}};
         client_max_body_size 10m;
         location / {{
             proxy_pass http://pyre;
@@ -62,10 +34,7 @@ http {{
             proxy_request_buffering off;
         }}
     }}
-}}
 """
-    )
-    return conf
 
 
 @pytest.fixture(scope="module")
@@ -73,29 +42,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Serve
     tmp = tmp_path_factory.mktemp("nginx")
     sock = tmp / "pyre.sock"
     with serve_uds("tests.apps.probe:app", sock, "--forwarded-allow-ips", "*", tmp=tmp) as pyre:
-        port = free_port()
-        conf = nginx_conf(tmp, port, sock)
-        nginx = subprocess.Popen(
-            [NGINX, "-p", str(tmp), "-c", str(conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    assert nginx.poll() is None, (tmp / "error.log").read_text()
-                    assert time.monotonic() < deadline, "nginx did not start"
-                    time.sleep(0.05)
+        with run_nginx(tmp, PROXY.format(upstream=sock)) as port:
             # Before any request: the event loop's own sockets only.
             pyre.baseline = pyre_connections(pyre)  # type: ignore[attr-defined]
             yield f"http://127.0.0.1:{port}", pyre
-        finally:
-            nginx.terminate()
-            nginx.wait(10)
 
 
 def pyre_connections(pyre: ServerProcess) -> int:

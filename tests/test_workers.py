@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.load import Load
-from tests.support import serve, serve_command
+from tests.support import children, serve, serve_command, wait_for
 
 SUPERVISOR_READY = re.compile(r"Pyre supervisor \[\d+\] on http://127\.0\.0\.1:(\d+)")
 
@@ -46,31 +46,6 @@ def shared_supervisor(tmp_path: Path, workers: int = 2, *args: str):  # type: ig
             yield server
     finally:
         sock.close()
-
-
-def children(pid: int) -> set[int]:
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.add(int(entry))
-    return found
-
-
-def wait_for(condition, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def supervisor(tmp_path: Path, workers: int = 2, *args: str):  # type: ignore[no-untyped-def]
