@@ -586,7 +586,11 @@ def test_shutdown_cancels_endless_stream(app: str, tmp_path: Path) -> None:
         # sleeping ("forever cancelled"); when it found it in the framework's send,
         # the generator is closed instead (finally only). Either way nothing failed.
         assert "Exception in ASGI application" not in server.log, server.log
-        assert calls[-1] == "lifespan shutdown", calls
+        # Lifespan shutdown ran after the stream was stopped. (A generator the
+        # framework left suspended is finalized by the loop's shutdown_asyncgens,
+        # after lifespan shutdown, as under uvicorn: its "finally" may come last.)
+        assert "lifespan shutdown" in calls, calls
+        assert calls.index("lifespan shutdown") > calls.index("forever started"), calls
 
 
 @pytest.mark.parametrize("app", [STARLETTE, FASTAPI], ids=["starlette", "fastapi"])
