@@ -54,4 +54,4 @@ pub use limits::*;
 pub use request::{parse_request, Method, RequestHead, TargetForm, Version};
 pub use response::{encode_response_head, EncodedHead, ResponseContext};
 pub use status::reason_phrase;
-pub use target::{decode_path, split_target};
+pub use target::{decode_path, split_target, target_authority};

@@ -24,6 +24,22 @@ pub fn split_target(form: TargetForm, target: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
+/// The authority of an absolute-form target (`http://h:1/p` gives `h:1`), which an
+/// origin server uses instead of the received Host field (RFC 9112 section 3.2.2);
+/// `None` for the other forms.
+pub fn target_authority(form: TargetForm, target: &[u8]) -> Option<&[u8]> {
+    if form != TargetForm::Absolute {
+        return None;
+    }
+    let start = memchr::memmem::find(target, b"://")? + 3;
+    let rest = &target[start..];
+    let end = rest
+        .iter()
+        .position(|&b| b == b'/' || b == b'?' || b == b'#')
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
 /// Percent-decodes `raw` and decodes the bytes as UTF-8, replacing invalid
 /// sequences with U+FFFD (what `urllib.parse.unquote` gives, as in uvicorn). A `%`
 /// not followed by two hex digits is kept as it is.
@@ -70,6 +86,16 @@ mod tests {
         assert_eq!(decode_path(b"/1%2"), "/1%2");
         assert_eq!(decode_path(b"/%zz"), "/%zz");
         assert_eq!(decode_path(b"/%ff"), "/\u{fffd}");
+    }
+
+    #[test]
+    fn authority_of_an_absolute_target() {
+        use TargetForm::*;
+        assert_eq!(target_authority(Absolute, b"http://h:1/p?q"), Some(&b"h:1"[..]));
+        assert_eq!(target_authority(Absolute, b"http://h"), Some(&b"h"[..]));
+        assert_eq!(target_authority(Absolute, b"https://h?q"), Some(&b"h"[..]));
+        assert_eq!(target_authority(Origin, b"/p"), None);
+        assert_eq!(target_authority(Authority, b"h:443"), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
-use pyre_net::h1::{decode_path, split_target, RequestHead, Version};
+use pyre_net::h1::{decode_path, split_target, target_authority, RequestHead, Version};
 use pyre_net::RequestView;
 
 use crate::channel::Channel;
@@ -130,6 +130,15 @@ impl Request {
                 (name, f.value.get(&self.buf).to_vec().into_boxed_slice())
             })
             .collect();
+        // An absolute-form target's authority replaces the received Host (RFC 9112
+        // section 3.2.2); a trusted proxy's forwarded host, below, wins over both.
+        if let Some(authority) = target_authority(self.head.target_form, self.head.target.get(&self.buf)) {
+            let value = authority.to_vec().into_boxed_slice();
+            match fields.iter_mut().find(|(n, _)| &**n == b"host") {
+                Some(field) => field.1 = value,
+                None => fields.push((b"host".to_vec().into_boxed_slice(), value)),
+            }
+        }
         if let Some(host) = self.forwarded.as_ref().and_then(|f| f.host.as_ref()) {
             // A trusted proxy's X-Forwarded-Host (or Forwarded host=) is the Host.
             let value = host.clone().into_boxed_slice();

@@ -6,7 +6,7 @@
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
-use pyre_net::h1::{decode_path, split_target, Method};
+use pyre_net::h1::{decode_path, split_target, target_authority, Method};
 use pyre_net::{LocalAddr, RequestView};
 
 /// The values of a scope that are the same for every request of a server.
@@ -132,10 +132,15 @@ pub fn build_scope<'py>(
     }
     scope.set_item(intern!(py, "query_string"), PyBytes::new(py, query))?;
 
+    // An absolute-form target's authority replaces the received Host (RFC 9112
+    // section 3.2.2).
+    let authority = target_authority(head.target_form, head.target.get(buf));
     let mut lower = Vec::with_capacity(64);
-    let mut pairs = Vec::with_capacity(head.headers.len());
+    let mut pairs = Vec::with_capacity(head.headers.len() + 1);
+    let mut host_seen = false;
     for field in &head.headers {
         let name = field.name.get(buf);
+        let is_host = name.eq_ignore_ascii_case(b"host");
         let name = if name.iter().any(u8::is_ascii_uppercase) {
             lower.clear();
             lower.extend(name.iter().map(u8::to_ascii_lowercase));
@@ -143,7 +148,17 @@ pub fn build_scope<'py>(
         } else {
             PyBytes::new(py, name)
         };
-        let value = PyBytes::new(py, field.value.get(buf));
+        let value = match authority {
+            Some(authority) if is_host => authority,
+            _ => field.value.get(buf),
+        };
+        host_seen |= is_host;
+        let value = PyBytes::new(py, value);
+        pairs.push(PyTuple::new(py, [name.into_any(), value.into_any()])?);
+    }
+    if let (Some(authority), false) = (authority, host_seen) {
+        let name = PyBytes::new(py, b"host");
+        let value = PyBytes::new(py, authority);
         pairs.push(PyTuple::new(py, [name.into_any(), value.into_any()])?);
     }
     let headers = PyList::new(py, pairs)?;
