@@ -548,3 +548,17 @@ def test_incomplete_body_is_not_complete(server: ServerProcess) -> None:
     while not calls(server, t) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert [(c["body"], c["complete"]) for c in calls(server, t)] in ([], [("hello", False)])
+
+
+def test_http10_keep_alive_with_unknown_length_closes(server: ServerProcess) -> None:
+    """RFC 9112 §6.1 and §9.3: to HTTP/1.0 a body of unknown length can only be
+    delimited by closing, so keep-alive is dropped: no Transfer-Encoding, and the
+    connection closes after the body."""
+    t = token()
+    with Conn.open(server.port) as conn:
+        conn.send(request(f"GET /{t}?stream=1 HTTP/1.0".encode(), b"Connection: keep-alive"))
+        response = conn.response()
+        assert not response.has("transfer-encoding"), response.raw_head
+        assert (response.header("connection") or "").lower() != "keep-alive", response.raw_head
+        assert response.json()["path"] == f"/{t}"
+        assert conn.closed()
