@@ -262,6 +262,8 @@ def test_absolute_form_authority_wins_over_host(server: ServerProcess) -> None:
         assert response.status == 200
     [seen] = calls(server, t)
     assert (seen["path"], seen["query"]) == (f"/{t}/abs", "q=1")
+    hosts = [v for n, v in seen["headers"] if n == "host"]
+    assert hosts == ["target.example"], f"app saw Host {hosts}, target authority is target.example"
 
 
 def test_options_asterisk_form(server: ServerProcess) -> None:
