@@ -5,6 +5,7 @@ on PSGI (the request's attributes)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import ServerProcess, serve
+from tests.support import ServerProcess, connect, read_until_closed, serve
 
 XFF = {
     "x-forwarded-for": "1.2.3.4",
@@ -99,3 +100,22 @@ def test_star_trusts_everyone_and_bad_schemes_are_ignored(start: Callable[..., A
     seen = view({"x-forwarded-for": "5.6.7.8", "x-forwarded-proto": "gopher"})
     assert seen["client"] == ["5.6.7.8", 0]
     assert seen["scheme"] == "http"
+
+
+@pytest.mark.parametrize("interface", list(INTERFACES))
+def test_an_absolute_form_target_names_the_host(interface: str, tmp_path: Path) -> None:
+    # RFC 9112 section 3.2.2: the target's authority, not the Host field, names the host.
+    app = INTERFACES[interface][0]
+    path = "/scope" if interface == "asgi" else "/request"
+    with serve(app, tmp=tmp_path) as server, connect(server.port) as sock:
+        sock.sendall(
+            f"GET http://target.example:8080{path}?q=1 HTTP/1.1\r\n"
+            "Host: example.com\r\nConnection: close\r\n\r\n".encode()
+        )
+        head, _, body = read_until_closed(sock).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        if b"transfer-encoding: chunked" in head.lower():
+            body = b"".join(body.split(b"\r\n")[1::2])
+        seen = json.loads(body)
+        pairs = seen["headers"] if interface == "asgi" else seen["items"]
+        assert [v for k, v in pairs if k == "host"] == ["target.example:8080"]
