@@ -26,6 +26,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = re.compile(r"Pyre running on http://127\.0\.0\.1:(\d+)")
+SUPERVISOR_READY = re.compile(r"Pyre supervisor \[\d+\] on http://127\.0\.0\.1:(\d+)")
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 

@@ -405,21 +405,6 @@ def test_uvloop_asked_but_missing_is_a_clear_error() -> None:
 # -- logging ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def clean_loggers() -> Iterator[None]:
-    names = ("pyre.error", "pyre.access")
-    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level) for n in names}
-    yield
-    for name, (handlers, level) in saved.items():
-        logger = logging.getLogger(name)
-        for handler in logger.handlers:
-            handler.close()
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = True
-        logger.disabled = False
-
-
 @pytest.mark.usefixtures("clean_loggers")
 def test_logging_format_and_level(capsys: pytest.CaptureFixture[str]) -> None:
     Config(app="m:a", log_level="warning").configure_logging()

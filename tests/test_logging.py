@@ -338,21 +338,6 @@ def test_a_handler_of_ones_own_gets_records(tmp_path: Path) -> None:
 # -- choosing the path -------------------------------------------------------------------
 
 
-@pytest.fixture
-def clean_loggers() -> Iterator[None]:
-    names = ("pyre.error", "pyre.access")
-    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level) for n in names}
-    yield
-    for name, (handlers, level) in saved.items():
-        logger = logging.getLogger(name)
-        for handler in logger.handlers:
-            handler.close()
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = True
-        logger.disabled = False
-
-
 @pytest.mark.usefixtures("clean_loggers")
 def test_fast_path_only_with_pyres_own_handler(tmp_path: Path) -> None:
     config = Config(app="m:a")

@@ -20,6 +20,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import (
+    SUPERVISOR_READY,
     ServerProcess,
     children,
     connect,
@@ -31,7 +32,6 @@ from tests.support import (
 
 APP = "tests.apps.metrics_app:app"
 METRICS_READY = re.compile(r"Pyre metrics on http://127\.0\.0\.1:(\d+)/metrics")
-SUPERVISOR_READY = re.compile(r"Pyre supervisor \[\d+\] on http://127\.0\.0\.1:(\d+)")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 WAIT_SECONDS = 10.0
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import socket
 import sys
@@ -19,9 +18,7 @@ import httpx
 import pytest
 
 from tests.load import Load
-from tests.support import children, serve, serve_command, wait_for
-
-SUPERVISOR_READY = re.compile(r"Pyre supervisor \[\d+\] on http://127\.0\.0\.1:(\d+)")
+from tests.support import SUPERVISOR_READY, children, serve, serve_command, wait_for
 
 
 @contextlib.contextmanager

@@ -63,11 +63,7 @@ def bind(config: Config) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.bind(config.uds)
     else:
-        host = "::1" if config.host == "localhost" else config.host
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, config.port))
+        sock = _tcp_socket(config, config.port)
     sock.listen(config.backlog)
     sock.set_inheritable(True)
     return sock
@@ -84,12 +80,14 @@ def reuse_port(config: Config) -> bool:
     )
 
 
-def _tcp_socket(config: Config, port: int) -> socket.socket:
+def _tcp_socket(config: Config, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to ``config.host`` and ``port``, not yet listening."""
     host = "::1" if config.host == "localhost" else config.host
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     return sock
 
@@ -98,12 +96,12 @@ def reserve(config: Config) -> socket.socket:
     """For ``SO_REUSEPORT`` workers: a socket bound to the address but not
     listening. It holds the port (the one the OS picked, for port 0) for the workers'
     own listeners; not listening, it is never handed a connection."""
-    return _tcp_socket(config, config.port)
+    return _tcp_socket(config, config.port, reuse_port=True)
 
 
 def _own_listener(config: Config, port: int) -> int:
     """A worker's own ``SO_REUSEPORT`` listener on ``port``; returns its descriptor."""
-    sock = _tcp_socket(config, port)
+    sock = _tcp_socket(config, port, reuse_port=True)
     sock.listen(config.backlog)
     return sock.detach()
 
