@@ -523,6 +523,42 @@ def wrk_version() -> str:
     return first[0] if first else "unknown"
 
 
+def report_progress(name: str, outcome: Outcome) -> None:
+    if outcome.ok:
+        r = outcome.result
+        print(
+            f"  {r['requests_per_s']:,.0f} requests/s, "
+            f"p50 {r['latency']['p50_ms']:.2f} ms, p99 {r['latency']['p99_ms']:.2f} ms"
+        )
+        errors = sum(r["socket_errors"].values()) + r["non_2xx_3xx"]
+        if errors:
+            print(
+                f"  warning: {r['socket_errors']} socket errors, "
+                f"{r['non_2xx_3xx']} non-2xx/3xx responses"
+            )
+    else:
+        label = "Pyre's server" if name.startswith("pyre") else name
+        print(f"  {label} is UNAVAILABLE: {outcome.error}")
+
+
+def median_outcome(runs: list[Outcome]) -> Outcome:
+    """The run with the median requests/s (the lower middle for an even count), whole:
+    its latencies come from the same wrk run as its throughput. Every run's requests/s
+    is kept in ``rounds_requests_per_s``. A server that failed in every round keeps its
+    first failure."""
+    good = sorted((o for o in runs if o.ok), key=lambda o: o.result["requests_per_s"])
+    if not good:
+        return runs[0]
+    chosen = good[(len(good) - 1) // 2]
+    chosen.result["rounds_requests_per_s"] = [
+        o.result["requests_per_s"] if o.ok else None for o in runs
+    ]
+    failures = [o.error for o in runs if not o.ok]
+    if failures:
+        chosen.result["failed_rounds"] = failures
+    return chosen
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
@@ -545,20 +581,22 @@ def compute_ratios(outcomes: dict[str, Outcome]) -> dict[str, dict[str, float | 
 
 
 def format_table(outcomes: dict[str, Outcome], ratios: dict[str, dict[str, float | None]]) -> str:
-    rows = [("server", "requests/s", "p50", "p99")]
+    rows = [("server", "requests/s", "p50", "p99", "every round (requests/s)")]
     for name, outcome in outcomes.items():
         if outcome.ok:
             lat = outcome.result["latency"]
+            every = outcome.result.get("rounds_requests_per_s", [])
             rows.append(
                 (
                     name,
                     f"{outcome.result['requests_per_s']:,.0f}",
                     f"{lat['p50_ms']:.2f} ms",
                     f"{lat['p99_ms']:.2f} ms",
+                    " ".join("failed" if r is None else f"{r:,.0f}" for r in every),
                 )
             )
         else:
-            rows.append((name, "failed", "-", "-"))
+            rows.append((name, "failed", "-", "-", ""))
     for label, values in ratios.items():
         rps, p99 = values["requests_per_s"], values["p99"]
         rows.append(
@@ -567,13 +605,15 @@ def format_table(outcomes: dict[str, Outcome], ratios: dict[str, dict[str, float
                 f"{rps:.2f}x" if rps is not None else "n/a",
                 "",
                 f"{p99:.2f}x" if p99 is not None else "n/a",
+                "",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = []
     for index, row in enumerate(rows):
         cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in range(1, 4)]
-        lines.append("  ".join(cells))
+        cells.append(row[4].ljust(widths[4]))
+        lines.append("  ".join(cells).rstrip())
         if index == 0 or (index == len(outcomes) and ratios):
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -651,6 +691,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--duration", type=int, default=10, help="measured seconds per server")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per server")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds over all servers; each server's median round is reported",
+    )
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument(
@@ -672,8 +718,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = [s for s in servers if s not in KNOWN_SERVERS]
     if not servers or unknown or len(set(servers)) != len(servers):
         parser.error(f"--servers must name distinct servers from {', '.join(KNOWN_SERVERS)}")
-    if args.duration < 1 or args.warmup < 0 or args.connections < 1 or args.threads < 1:
-        parser.error("--duration and --connections must be >= 1, --warmup >= 0")
+    if (
+        args.duration < 1
+        or args.warmup < 0
+        or args.connections < 1
+        or args.threads < 1
+        or args.rounds < 1
+    ):
+        parser.error("--duration, --connections and --rounds must be >= 1, --warmup >= 0")
     if args.connections < args.threads:
         parser.error("--connections must be at least --threads (a wrk rule)")
     args.servers = servers
@@ -718,31 +770,20 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     print(
         f"hello world and GET /user/42, wrk -t{settings.threads} -c{settings.connections} "
-        f"-d{settings.duration}s (warm-up {settings.warmup} s), "
+        f"-d{settings.duration}s (warm-up {settings.warmup} s), {args.rounds} rounds "
+        "(each server's median round is reported), "
         f"server on CPU {server_cpu}, wrk on CPU {client_cpu}"
     )
 
-    outcomes: dict[str, Outcome] = {}
+    runs: dict[str, list[Outcome]] = {name: [] for name in args.servers}
     with tempfile.TemporaryDirectory(prefix="pyre-bench-") as logdir:
-        for name in args.servers:
-            print(f"{name}:")
-            outcome = bench_server(name, settings, Path(logdir))
-            outcomes[name] = outcome
-            if outcome.ok:
-                r = outcome.result
-                print(
-                    f"  {r['requests_per_s']:,.0f} requests/s, "
-                    f"p50 {r['latency']['p50_ms']:.2f} ms, p99 {r['latency']['p99_ms']:.2f} ms"
-                )
-                errors = sum(r["socket_errors"].values()) + r["non_2xx_3xx"]
-                if errors:
-                    print(
-                        f"  warning: {r['socket_errors']} socket errors, "
-                        f"{r['non_2xx_3xx']} non-2xx/3xx responses"
-                    )
-            else:
-                label = "Pyre's server" if name.startswith("pyre") else name
-                print(f"  {label} is UNAVAILABLE: {outcome.error}")
+        for round_number in range(1, args.rounds + 1):
+            for name in args.servers:
+                print(f"{name} (round {round_number} of {args.rounds}):")
+                outcome = bench_server(name, settings, Path(logdir))
+                runs[name].append(outcome)
+                report_progress(name, outcome)
+    outcomes = {name: median_outcome(name_runs) for name, name_runs in runs.items()}
 
     ratios = compute_ratios(outcomes)
     print()
@@ -771,6 +812,7 @@ def main(argv: list[str] | None = None) -> int:
         "timestamp_utc": stamp,
         "machine": machine,
         "settings": {
+            "rounds": args.rounds,
             "duration_s": settings.duration,
             "warmup_s": settings.warmup,
             "connections": settings.connections,
