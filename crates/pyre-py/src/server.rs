@@ -635,19 +635,20 @@ pub fn compile_format(spec: &str) -> PyResult<AccessFormat> {
     AccessFormat::compile(spec).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
-/// `asyncio.Task` and its eager keyword arguments, where the interpreter has them
-/// (Python 3.12 added `eager_start`).
+/// `asyncio.Task` and the keyword arguments request tasks are made with: the loop,
+/// and `eager_start` where the interpreter has it (Python 3.12 added it). Calling the
+/// Task type directly skips the event loop's `create_task` wrapper (a task factory
+/// set on the loop is not used for request tasks).
 fn eager_task_factory(
     py: Python<'_>,
     event_loop: &Bound<'_, PyAny>,
 ) -> PyResult<Option<(Py<PyAny>, Py<PyDict>)>> {
-    if py.version_info() < (3, 12) {
-        return Ok(None);
-    }
     let task_type = py.import("asyncio")?.getattr("Task")?;
     let kwargs = PyDict::new(py);
     kwargs.set_item("loop", event_loop)?;
-    kwargs.set_item("eager_start", true)?;
+    if py.version_info() >= (3, 12) {
+        kwargs.set_item("eager_start", true)?;
+    }
     Ok(Some((task_type.unbind(), kwargs.unbind())))
 }
 
