@@ -76,13 +76,12 @@ pub struct Server {
     proxy: Option<ProxyTrust>,
     pub loop_: Py<PyAny>,
     pub create_future: Py<PyAny>,
-    create_task: Py<PyAny>,
-    /// On Python 3.12+, `asyncio.Task` and `{"loop": loop, "eager_start": True}`:
-    /// the task's first step runs at once, inside the call that creates it, so an
-    /// application that answers without waiting never goes through the loop's
-    /// ready queue (ARCHITECTURE.md: the Task is the largest Python cost).
-    /// `asyncio.current_task()` is that task throughout, as with any Task.
-    eager_task: Option<(Py<PyAny>, Py<PyDict>)>,
+    /// `asyncio.Task` and its keyword arguments: `{"loop": loop}`, plus
+    /// `"eager_start": True` on Python 3.12+, where the task's first step runs at once,
+    /// inside the call that creates it, so an application that answers without
+    /// waiting never goes through the loop's ready queue (ARCHITECTURE.md: the Task is
+    /// the largest Python cost). `asyncio.current_task()` is that task throughout.
+    task_factory: (Py<PyAny>, Py<PyDict>),
     call_soon: Py<PyAny>,
     protocol_error_log: Option<Py<PyAny>>,
     /// Where the access log's batches go, if it is on: `sink(text)` for text and
@@ -218,8 +217,7 @@ impl Server {
             psgi,
             proxy,
             create_future: loop_ref.getattr("create_future")?.unbind(),
-            create_task: loop_ref.getattr("create_task")?.unbind(),
-            eager_task: eager_task_factory(py, loop_ref)?,
+            task_factory: task_factory(py, loop_ref)?,
             call_soon: loop_ref.getattr("call_soon")?.unbind(),
             loop_: event_loop,
             protocol_error_log,
@@ -615,10 +613,8 @@ impl Server {
             .borrow_mut()
             .channels
             .insert(key.to_u64(), channel.clone_ref(py));
-        let task = match &self.eager_task {
-            Some((task_type, kwargs)) => task_type.bind(py).call((coro,), Some(kwargs.bind(py)))?,
-            None => self.create_task.bind(py).call1((coro,))?,
-        };
+        let (task_type, kwargs) = &self.task_factory;
+        let task = task_type.bind(py).call((coro,), Some(kwargs.bind(py)))?;
         if self.core.borrow().channels.contains_key(&key.to_u64()) {
             bound.borrow_mut().set_task(task.unbind());
         }
@@ -639,17 +635,14 @@ pub fn compile_format(spec: &str) -> PyResult<AccessFormat> {
 /// and `eager_start` where the interpreter has it (Python 3.12 added it). Calling the
 /// Task type directly skips the event loop's `create_task` wrapper (a task factory
 /// set on the loop is not used for request tasks).
-fn eager_task_factory(
-    py: Python<'_>,
-    event_loop: &Bound<'_, PyAny>,
-) -> PyResult<Option<(Py<PyAny>, Py<PyDict>)>> {
+fn task_factory(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<(Py<PyAny>, Py<PyDict>)> {
     let task_type = py.import("asyncio")?.getattr("Task")?;
     let kwargs = PyDict::new(py);
     kwargs.set_item("loop", event_loop)?;
     if py.version_info() >= (3, 12) {
         kwargs.set_item("eager_start", true)?;
     }
-    Ok(Some((task_type.unbind(), kwargs.unbind())))
+    Ok((task_type.unbind(), kwargs.unbind()))
 }
 
 /// Sets what trusted proxies said on an ASGI scope: `client`, `scheme`, and the
