@@ -65,11 +65,12 @@ pub mod close_code {
     pub const INTERNAL_ERROR: u16 = 1011;
 
     /// True for the codes a close frame may carry (RFC 6455 section 7.4): the
-    /// defined ones not reserved for local use (1000-1003, 1007-1011) and the
-    /// ranges for libraries and applications (3000-4999). The decoder refuses a
+    /// registered ones not reserved for local use (1000-1003, 1007-1011, and
+    /// 1012-1014 added to the IANA registry later: service restart, try again later,
+    /// bad gateway) and the ranges for libraries and applications (3000-4999). The decoder refuses a
     /// client's close with any other code (1002); the server should only send
     /// these too.
     pub fn is_valid(code: u16) -> bool {
-        matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
+        matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
     }
 }
