@@ -60,9 +60,12 @@ class ServerProcess:
             time.sleep(0.02)
 
     def calls(self) -> list[str]:
+        """The complete lines the application recorded so far: a line it is still
+        writing (another request's, possibly) has no newline yet and is left out."""
         if not self.calls_file.exists():
             return []
-        return self.calls_file.read_text().splitlines()
+        text = self.calls_file.read_text()
+        return text[: text.rfind("\n") + 1].splitlines()
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = STOP_TIMEOUT) -> int:
         """Sends ``sig`` and waits; returns the exit status."""
