@@ -224,3 +224,256 @@ pub fn write_response_head(
     }
     out.extend_from_slice(b"\r\n");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+    /// The RFC 6455 section 1.3 request, plus `extra` fields.
+    fn request(extra: &[(&'static str, &'static str)]) -> Vec<(&'static [u8], &'static [u8])> {
+        let mut headers: Vec<(&[u8], &[u8])> = vec![
+            (b"Host", b"server.example.com"),
+            (b"Upgrade", b"websocket"),
+            (b"Connection", b"Upgrade"),
+            (b"Sec-WebSocket-Key", KEY.as_bytes()),
+            (b"Sec-WebSocket-Version", b"13"),
+        ];
+        headers.extend(extra.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
+        headers
+    }
+
+    fn without(
+        headers: &[(&'static [u8], &'static [u8])],
+        name: &str,
+    ) -> Vec<(&'static [u8], &'static [u8])> {
+        headers
+            .iter()
+            .filter(|(n, _)| !n.eq_ignore_ascii_case(name.as_bytes()))
+            .copied()
+            .collect()
+    }
+
+    fn check(headers: &[(&[u8], &[u8])]) -> Result<Handshake, HandshakeError> {
+        validate(b"GET", true, headers.iter().copied(), true)
+    }
+
+    #[test]
+    fn rfc6455_accept_key() {
+        assert_eq!(accept_key(KEY.as_bytes()), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn valid_request() {
+        let handshake = check(&request(&[])).unwrap();
+        assert_eq!(
+            handshake,
+            Handshake {
+                accept: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".into(),
+                subprotocols: vec![],
+                deflate: None
+            }
+        );
+    }
+
+    #[test]
+    fn is_websocket_request_looks_at_upgrade_only() {
+        let yes: [&[(&[u8], &[u8])]; 3] = [
+            &[(b"upgrade", b"websocket")],
+            &[(b"UPGRADE", b"h2c, WebSocket")],
+            &[(b"Upgrade", b"foo"), (b"Upgrade", b" websocket ")],
+        ];
+        for headers in yes {
+            assert!(is_websocket_request(headers.iter().copied()), "{headers:?}");
+        }
+        let no: [&[(&[u8], &[u8])]; 3] = [
+            &[],
+            &[(b"Upgrade", b"h2c")],
+            &[(b"Connection", b"websocket"), (b"X-Upgrade", b"websocket")],
+        ];
+        for headers in no {
+            assert!(!is_websocket_request(headers.iter().copied()), "{headers:?}");
+        }
+    }
+
+    #[test]
+    fn method_and_version() {
+        let headers = request(&[]);
+        assert_eq!(
+            validate(b"POST", true, headers.iter().copied(), true),
+            Err(HandshakeError::NotGet)
+        );
+        assert_eq!(
+            validate(b"get", true, headers.iter().copied(), true),
+            Err(HandshakeError::NotGet)
+        );
+        assert_eq!(
+            validate(b"GET", false, headers.iter().copied(), true),
+            Err(HandshakeError::NotHttp11)
+        );
+    }
+
+    #[test]
+    fn connection_and_upgrade_tokens() {
+        let base = request(&[]);
+        // Token-wise, case-insensitive, over several fields.
+        for (connection, upgrade) in [
+            ("keep-alive, Upgrade", "websocket"),
+            ("UPGRADE", "WebSocket"),
+            ("upgrade ,keep-alive", "websocket, h2c"),
+        ] {
+            let mut headers = without(&without(&base, "connection"), "upgrade");
+            headers.push((b"Connection", connection.as_bytes()));
+            headers.push((b"Upgrade", upgrade.as_bytes()));
+            assert!(check(&headers).is_ok(), "{connection} / {upgrade}");
+        }
+        let mut split = without(&base, "connection");
+        split.push((b"Connection", b"keep-alive"));
+        split.push((b"Connection", b"upgrade"));
+        assert!(check(&split).is_ok());
+        // Missing, or only a substring.
+        for bad_connection in [None, Some("keep-alive"), Some("upgraded"), Some("x-upgrade")] {
+            let mut headers = without(&base, "connection");
+            if let Some(value) = bad_connection {
+                headers.push((b"Connection", value.as_bytes()));
+            }
+            assert_eq!(
+                check(&headers),
+                Err(HandshakeError::NotUpgrade),
+                "{bad_connection:?}"
+            );
+        }
+        for bad_upgrade in [None, Some("h2c"), Some("websocket2")] {
+            let mut headers = without(&base, "upgrade");
+            if let Some(value) = bad_upgrade {
+                headers.push((b"Upgrade", value.as_bytes()));
+            }
+            assert_eq!(
+                check(&headers),
+                Err(HandshakeError::NotUpgrade),
+                "{bad_upgrade:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn key_must_be_one_16_byte_base64_value() {
+        let base = without(&request(&[]), "sec-websocket-key");
+        assert_eq!(check(&base), Err(HandshakeError::BadKey));
+        for bad in [
+            "",
+            "dGhlIHNhbXBsZSBub25jZQ",   // no padding
+            "dGhlIHNhbXBsZSBub25jZXg=", // 17 bytes
+            "dGhlIHNhbXBsZSBub25j",     // 15 bytes
+            "dGhlIHNhbXBsZSBub25jZQ==x",
+            "!GhlIHNhbXBsZSBub25jZQ==",
+        ] {
+            let mut headers = base.clone();
+            headers.push((b"Sec-WebSocket-Key", bad.as_bytes()));
+            assert_eq!(check(&headers), Err(HandshakeError::BadKey), "{bad:?}");
+        }
+        let mut twice = request(&[]);
+        twice.push((b"sec-websocket-key", KEY.as_bytes()));
+        assert_eq!(check(&twice), Err(HandshakeError::BadKey));
+        // Surrounding whitespace is not part of the value.
+        let mut padded = base.clone();
+        padded.push((b"Sec-WebSocket-Key", b" dGhlIHNhbXBsZSBub25jZQ== "));
+        assert_eq!(check(&padded).unwrap().accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn version_must_be_13() {
+        let base = without(&request(&[]), "sec-websocket-version");
+        assert_eq!(check(&base), Err(HandshakeError::BadVersion));
+        for bad in ["12", "8", "", "13, 8", "130", "1 3"] {
+            let mut headers = base.clone();
+            headers.push((b"Sec-WebSocket-Version", bad.as_bytes()));
+            assert_eq!(check(&headers), Err(HandshakeError::BadVersion), "{bad:?}");
+        }
+        let mut twice = request(&[]);
+        twice.push((b"Sec-WebSocket-Version", b"13"));
+        assert_eq!(check(&twice), Err(HandshakeError::BadVersion));
+    }
+
+    #[test]
+    fn statuses_and_reasons() {
+        assert_eq!(HandshakeError::BadVersion.status(), 426);
+        for error in [
+            HandshakeError::NotGet,
+            HandshakeError::NotHttp11,
+            HandshakeError::NotUpgrade,
+            HandshakeError::BadKey,
+        ] {
+            assert_eq!(error.status(), 400, "{error:?}");
+            assert!(!error.reason().is_empty());
+        }
+        assert!(HandshakeError::BadVersion.reason().contains("13"));
+    }
+
+    #[test]
+    fn subprotocols_in_order_over_several_fields() {
+        let headers = request(&[
+            ("Sec-WebSocket-Protocol", "chat, superchat"),
+            ("sec-websocket-protocol", " v2.json ,, bad token, x"),
+        ]);
+        assert_eq!(
+            check(&headers).unwrap().subprotocols,
+            ["chat", "superchat", "v2.json", "x"]
+        );
+    }
+
+    #[test]
+    fn deflate_negotiation_and_switch() {
+        let headers = request(&[(
+            "Sec-WebSocket-Extensions",
+            "permessage-deflate; client_max_window_bits; server_max_window_bits=10",
+        )]);
+        let deflate = check(&headers).unwrap().deflate.unwrap();
+        assert_eq!(deflate.server_max_window_bits, 10);
+        assert_eq!(deflate.client_max_window_bits, 15);
+        assert!(!deflate.server_no_context_takeover && !deflate.client_no_context_takeover);
+        // Disabled: offers are ignored.
+        assert_eq!(
+            validate(b"GET", true, headers.iter().copied(), false)
+                .unwrap()
+                .deflate,
+            None
+        );
+        // A bad offer does not fail the handshake.
+        let headers = request(&[("Sec-WebSocket-Extensions", "permessage-deflate; bogus")]);
+        assert_eq!(check(&headers).unwrap().deflate, None);
+    }
+
+    #[test]
+    fn response_head() {
+        let mut handshake = check(&request(&[])).unwrap();
+        let mut out = Vec::new();
+        write_response_head(&mut out, &handshake, None, &[]);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+        );
+        handshake.deflate = Some(DeflateParams {
+            server_no_context_takeover: true,
+            client_no_context_takeover: false,
+            server_max_window_bits: 12,
+            client_max_window_bits: 15,
+        });
+        let mut out = b"previous".to_vec();
+        write_response_head(
+            &mut out,
+            &handshake,
+            Some("chat"),
+            &[(b"X-Extra", b"1"), (b"Set-Cookie", b"a=b")],
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "previousHTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\
+             Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; server_max_window_bits=12\r\n\
+             X-Extra: 1\r\nSet-Cookie: a=b\r\n\r\n"
+        );
+    }
+}

@@ -5,6 +5,12 @@
 //! in order, then appends those four bytes. The decompressor keeps its window
 //! between messages unless the client announced `client_no_context_takeover`.
 //!
+//! A sender may also end a message's data with a block that has BFINAL set
+//! (RFC 7692 section 7.2.3.4, for deflate libraries without a sync flush): that
+//! ends the deflate stream, so whatever follows (there, one more byte that
+//! combines with the appended tail into an empty stored block) is read as a new
+//! stream, which starts with an empty window as the sender's does.
+//!
 //! The output goes straight into the message's buffer, and that buffer never
 //! gets more room than the size limit plus one byte: a message that would inflate
 //! beyond the limit (a "zip bomb", a few KiB inflating to GiBs) fails as soon as
@@ -24,14 +30,13 @@ const MIN_ROOM: usize = 16 * 1024;
 pub(crate) enum InflateError {
     /// The output passed the limit.
     TooBig,
-    /// Not valid deflate data (or data after the stream's final block).
+    /// Not valid deflate data.
     Corrupt,
 }
 
 pub(crate) struct Inflater {
     inner: Decompress,
-    /// The stream reached a block with BFINAL set: nothing may follow in this
-    /// message, and the next message starts a new stream.
+    /// The stream reached a block with BFINAL set: what follows starts a new one.
     ended: bool,
 }
 
@@ -53,13 +58,14 @@ impl Inflater {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), InflateError> {
-        if input.is_empty() {
-            return Ok(());
-        }
-        if self.ended {
-            return Err(InflateError::Corrupt);
-        }
         loop {
+            if input.is_empty() {
+                return Ok(());
+            }
+            if self.ended {
+                self.inner.reset(false);
+                self.ended = false;
+            }
             // Room for one byte beyond the limit, to tell "exactly the limit" from
             // "more"; reserve_exact keeps the capacity itself within that bound.
             let allowed = (limit + 1).saturating_sub(out.len());
@@ -82,14 +88,7 @@ impl Inflater {
                 return Err(InflateError::TooBig);
             }
             match status {
-                Status::StreamEnd => {
-                    self.ended = true;
-                    return if input.is_empty() {
-                        Ok(())
-                    } else {
-                        Err(InflateError::Corrupt)
-                    };
-                }
+                Status::StreamEnd => self.ended = true,
                 // All input used and the output was not cut short: done. (With the
                 // output full, the decompressor may still hold pending bytes.)
                 _ if input.is_empty() && produced < room => return Ok(()),
@@ -99,9 +98,9 @@ impl Inflater {
         }
     }
 
-    /// Ends a message: inflates the stripped sync tail (unless the stream already
-    /// ended), then starts afresh if `reset` (no context takeover) or the stream
-    /// ended.
+    /// Ends a message: inflates the stripped sync tail (unless the message ended
+    /// its stream with a final block, where the tail has no place), then starts
+    /// afresh if `reset` (no context takeover) or the stream ended.
     pub(crate) fn finish_message(
         &mut self,
         out: &mut Vec<u8>,
@@ -167,11 +166,25 @@ mod tests {
     }
 
     #[test]
-    fn data_after_the_final_block_is_corrupt() {
+    fn rfc7692_bfinal_block_with_its_extra_byte() {
+        // RFC 7692 section 7.2.3.4 as given there: the final block, then 0x00 that
+        // the appended tail completes into an empty stored block of a new stream.
         let mut inflater = Inflater::new();
+        for _ in 0..2 {
+            let mut out = Vec::new();
+            inflater
+                .inflate(&[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00], &mut out, 100)
+                .unwrap();
+            inflater.finish_message(&mut out, 100, false).unwrap();
+            assert_eq!(out, b"Hello");
+        }
+        // After it, an ordinary message.
         let mut out = Vec::new();
-        let result = inflater.inflate(&[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x01], &mut out, 100);
-        assert_eq!(result, Err(InflateError::Corrupt));
+        inflater
+            .inflate(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], &mut out, 100)
+            .unwrap();
+        inflater.finish_message(&mut out, 100, false).unwrap();
+        assert_eq!(out, b"Hello");
     }
 
     #[test]
