@@ -49,9 +49,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """Small limits: 1 KiB messages, pings every second answered within a second,
-    no compression."""
+    no compression, and one-second HTTP timeouts (which must not touch a WebSocket)."""
     args = ("--ws-max-size", "1024", "--ws-ping-interval", "1", "--ws-ping-timeout", "1")
-    args += ("--no-ws-per-message-deflate", *QUICK_STOP)
+    args += ("--no-ws-per-message-deflate", "--timeout-keep-alive", "1", "--timeout-header", "1")
+    args += QUICK_STOP
     with serve(APP, *args, tmp=tmp_path_factory.mktemp("ws-tuned")) as process:
         yield process
 
