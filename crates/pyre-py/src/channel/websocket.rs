@@ -332,6 +332,8 @@ impl Channel {
                 ws.phase = WsPhase::Open;
                 ws.connect_delivered = true;
                 ws.subprotocol = subprotocol;
+                // A receive already waiting gets frames that came with the head.
+                self.ws_settle(py)?;
                 // The 101's access log line, and events the switch queued.
                 server.borrow(py).after_response(py, &server)
             }
