@@ -388,6 +388,7 @@ def test_misuse_raises(server: ServerProcess) -> None:
         assert ws.recv(timeout=5) == "checked"
     assert "misuse ValueError" in server.calls()
     assert "misuse RuntimeError" in server.calls()
+    assert "misuse close code: 1006 is not a WebSocket close code" in " ".join(server.calls())
 
 
 def test_client_drop_reports_1006(server: ServerProcess) -> None:

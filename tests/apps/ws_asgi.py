@@ -17,8 +17,8 @@ ran and what it saw. Routes (by path):
     /flood          accept, send 64 KiB binary messages (``?mib=N``, default 64 MiB),
                     recording the bytes sent after each send
     /idle           accept, then sleep without ever receiving (cancelled at shutdown)
-    /misuse         accept, try a send with both bytes and text and a second
-                    accept (recording the errors), then echo
+    /misuse         accept, try a send with both bytes and text, a second accept and
+                    a close with the reserved code 1006 (recording the errors), then echo
 Plain HTTP requests get 200 "plain http".
 """
 
@@ -124,6 +124,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send({"type": "websocket.accept"})
         except RuntimeError as exc:
             record(f"misuse {type(exc).__name__}")
+        try:
+            await send({"type": "websocket.close", "code": 1006})
+        except ValueError as exc:
+            record(f"misuse close code: {exc}")
         await send({"type": "websocket.send", "text": "checked"})
     await _echo(receive, send)
 
