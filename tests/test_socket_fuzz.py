@@ -161,6 +161,8 @@ def reference(data: bytes) -> Reference:
     goes on to the next pipelined one."""
     ref = Reference()
     conn = h11.Connection(h11.SERVER)
+    while data.startswith(b"\r\n"):  # ignored empty lines (see below)
+        data = data[2:]
     if data:  # (receiving b"" would mean end of input)
         conn.receive_data(data)
     current: list = []
@@ -188,18 +190,18 @@ def reference(data: bytes) -> Reference:
                 ref.requests.append((current[0], current[1], current[2]))
                 conn.send(h11.Response(status_code=200, headers=[("Content-Length", "0")]))
                 conn.send(h11.EndOfMessage())
-                if conn.our_state is h11.MUST_CLOSE and keep_alive_1_0:
-                    # h11 has no HTTP/1.0 keep-alive (Pyre has): go on with a fresh
-                    # parser on the bytes left.
-                    rest = conn.trailing_data[0]
-                    conn = h11.Connection(h11.SERVER)
-                    if rest:  # (receiving b"" would mean end of input)
-                        conn.receive_data(rest)
-                elif conn.our_state is h11.MUST_CLOSE:
+                if conn.our_state is h11.MUST_CLOSE and not keep_alive_1_0:
                     ref.ending = "closes"
                     return ref
-                else:
-                    conn.start_next_cycle()
+                # A fresh parser goes on with the bytes left: h11 has no HTTP/1.0
+                # keep-alive (Pyre has), and empty lines before a request line are
+                # ignored, as RFC 9112 section 2.2 asks (h11 refuses them).
+                rest = conn.trailing_data[0]
+                while rest.startswith(b"\r\n"):
+                    rest = rest[2:]
+                conn = h11.Connection(h11.SERVER)
+                if rest:  # (receiving b"" would mean end of input)
+                    conn.receive_data(rest)
     except h11.RemoteProtocolError:
         ref.ending = "error"
         return ref
