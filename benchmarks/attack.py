@@ -1,10 +1,13 @@
 """Slow-client attacks on Pyre with slowhttptest (`make attack`): slowloris (-H),
 slow body (-B, POST /echo) and slow read (-X, a small receive window), each with
-1,000 connections for a bounded time, against one Pyre process serving
-examples/hello.py.
+1,000 connections for a bounded time. Slowloris and slow body go to one Pyre process
+serving examples/hello.py. Slow read goes to a second one serving
+benchmarks/apps/stream_asgi.py's /generate (1 MiB per request): hello.py's answers
+(at most 10 pipelined by slowhttptest, under 2 KiB) would fit in the socket buffers
+and never make the server wait on a slow reader.
 
 While each attack runs, a normal client in another process opens a fresh connection
-for every request (GET / and POST /echo in turn, 5 s timeout) and counts successes,
+for every request (GET / and a small POST in turn, 5 s timeout) and counts successes,
 failures and latency. Every second the server's established connections, open
 descriptors and RSS are sampled from /proc. Printed per attack: the normal client's
 success rate, p50 and p99; slowhttptest's own verdict (connected/closed/pending over
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import multiprocessing
+import re
 import shutil
 import socket
 import statistics
@@ -37,6 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.pyreproc import Server, raise_fd_limit, wait_until
 
 APP = "examples.hello:app"
+STREAM_APP = "benchmarks.apps.stream_asgi:app"
+SLOW_READ_TARGET = "/generate?total=1048576"
 NORMAL_TIMEOUT = 5.0
 NORMAL_PAUSE = 0.02  # between the normal client's requests: it probes, it does not load
 
@@ -49,21 +55,21 @@ def attack_args(name: str, url: str, connections: int, duration: int) -> list[st
         return ["-H", "-i", "5", "-u", url + "/", *common]
     if name == "slowbody":  # Content-Length 8192, a few body bytes every 5 s
         return ["-B", "-i", "5", "-s", "8192", "-t", "POST", "-u", url + "/echo", *common]
-    if name == "slowread":  # 500 pipelined GETs, then 16 bytes read a second, window 16-64
-        args = ["-X", "-k", "500", "-n", "1", "-z", "16", "-w", "16", "-y", "64"]
-        return [*args, "-u", url + "/", *common]
+    if name == "slowread":  # 1 MiB answers, 16 bytes read a second, window 16-64
+        args = ["-X", "-n", "1", "-z", "16", "-w", "16", "-y", "64"]
+        return [*args, "-u", url + SLOW_READ_TARGET, *common]
     raise ValueError(name)
 
 
 # --- The normal client --------------------------------------------------------------
 
 
-def normal_client(port: int, stop: multiprocessing.synchronize.Event, results) -> None:
+def normal_client(port: int, post: str, stop: multiprocessing.synchronize.Event, results) -> None:
     ok, failed, latencies, errors = 0, 0, [], {}
     requests = [
         b"GET / HTTP/1.1\r\nHost: normal\r\nConnection: close\r\n\r\n",
-        b"POST /echo HTTP/1.1\r\nHost: normal\r\nConnection: close\r\n"
-        b'Content-Length: 15\r\n\r\n{"n": "normal"}',
+        f"POST {post} HTTP/1.1\r\nHost: normal\r\nConnection: close\r\n".encode()
+        + b'Content-Length: 15\r\n\r\n{"n": "normal"}',
     ]
     i = 0
     while not stop.is_set():
@@ -102,6 +108,7 @@ class Outcome:
     peak_connections: int = 0
     peak_fds: int = 0
     peak_rss_kib: int = 0
+    rss_before_kib: int = 0
     settled_connections: int = 0
     slowhttptest: str = ""
     timeline: str = ""
@@ -134,7 +141,7 @@ def summarize_csv(path: Path) -> tuple[str, str]:
         return row[index[name]].strip() if name in index else "?"
 
     available = [col(r, "service available") for r in rows]
-    up = sum(1 for a in available if a not in ("0", "NO", "no"))
+    up = sum(1 for a in available if a != "0")  # 0, or the connection count when up
     peak = max((int(col(r, "connected")) for r in rows if col(r, "connected").isdigit()), default=0)
     verdict = (
         f"{len(rows)} s sampled; service available in {up}/{len(rows)} s; peak connected "
@@ -143,7 +150,7 @@ def summarize_csv(path: Path) -> tuple[str, str]:
     timeline = "\n".join(
         f"    t={col(r, 'seconds'):>4}s connected={col(r, 'connected'):>5} "
         f"closed={col(r, 'closed'):>6} pending={col(r, 'pending'):>5} "
-        f"available={col(r, 'service available')}"
+        f"available={'no' if col(r, 'service available') == '0' else 'yes'}"
         for r in rows[::10]
     )
     return verdict, timeline
@@ -152,9 +159,11 @@ def summarize_csv(path: Path) -> tuple[str, str]:
 def run_attack(server: Server, name: str, connections: int, duration: int, out: Path) -> Outcome:
     outcome = Outcome(name)
     before_408 = rejected_408(server)
+    outcome.rss_before_kib = server.rss_kib()
     stop = multiprocessing.Event()
     results: multiprocessing.Queue = multiprocessing.Queue()
-    client = multiprocessing.Process(target=normal_client, args=(server.port, stop, results))
+    post = "/upload" if name == "slowread" else "/echo"
+    client = multiprocessing.Process(target=normal_client, args=(server.port, post, stop, results))
     client.start()
     url = f"http://127.0.0.1:{server.port}"
     prefix = out / name
@@ -180,6 +189,7 @@ def run_attack(server: Server, name: str, connections: int, duration: int, out: 
     if latencies:
         quantiles = statistics.quantiles(latencies, n=100)
         outcome.p50_ms, outcome.p99_ms = quantiles[49] * 1000, quantiles[98] * 1000
+    output = re.sub(r"\x1b\[[0-9;]*m", "", output)  # its colours
     exit_lines = [line.strip() for line in output.splitlines() if "Exit status" in line]
     verdict, outcome.timeline = summarize_csv(prefix.with_suffix(".csv"))
     outcome.slowhttptest = "; ".join([*exit_lines[-1:], verdict])
@@ -204,7 +214,8 @@ def report(outcome: Outcome) -> None:
         print(outcome.timeline)
     print(
         f"  server: peak {outcome.peak_connections} connections, {outcome.peak_fds} fds, "
-        f"{outcome.peak_rss_kib / 1024:.1f} MiB RSS; {outcome.timeouts_408} heads timed out "
+        f"{outcome.peak_rss_kib / 1024:.1f} MiB RSS (before: "
+        f"{outcome.rss_before_kib / 1024:.1f} MiB); {outcome.timeouts_408} heads timed out "
         f"(408); connections 15 s after the attack: {outcome.settled_connections}; "
         f"alive: {outcome.alive}"
     )
@@ -222,6 +233,8 @@ def main() -> int:
     print(f"fd limit {limit}; {args.connections} connections per attack, {args.duration} s each")
     server = Server(APP, "--metrics-port", "0")
     print(f"pyre {APP} on port {server.port} (pid {server.pid}), defaults otherwise")
+    streamer = Server(STREAM_APP, "--metrics-port", "0")
+    print(f"pyre {STREAM_APP} on port {streamer.port} (pid {streamer.pid}), for slow read")
     outcomes = []
     try:
         with tempfile.TemporaryDirectory(prefix="pyre-attack-") as out:
@@ -230,11 +243,18 @@ def main() -> int:
                     f"\n-- {name}: {args.connections} connections for {args.duration} s", flush=True
                 )
                 outcomes.append(
-                    run_attack(server, name, args.connections, args.duration, Path(out))
+                    run_attack(
+                        streamer if name == "slowread" else server,
+                        name,
+                        args.connections,
+                        args.duration,
+                        Path(out),
+                    )
                 )
                 report(outcomes[-1])
     finally:
         status = server.stop()
+        streamer.stop()
     print(f"\npyre exit status {status}")
     bad = [o.name for o in outcomes if o.failed or not o.alive]
     if bad:

@@ -107,7 +107,7 @@ def test_ten_thousand_simultaneous_connections_are_served(tmp_path: Path) -> Non
 
 def test_a_flood_of_silent_connections_is_closed_by_the_header_timeout(tmp_path: Path) -> None:
     count = 5_000
-    timeout_header = 3
+    timeout_header = 5
     with fd_limit(25_000):
         need_fds(count + 1000)
         args = ("--no-access-log", "--backlog", "4096", "--timeout-header", str(timeout_header))

@@ -16,7 +16,7 @@ reports in a header what it saw. Then:
   of silence (a hang fails); unmutated requests must all be answered with 2xx;
 - after every example a fresh connection still gets its plain GET answered.
 
-Bounded: ``PYRE_FUZZ_EXAMPLES`` examples per interface (300 by default; raise it for
+Bounded: ``PYRE_FUZZ_EXAMPLES`` examples per interface (500 by default; raise it for
 long runs). A failure prints the falsifying example and a ``@reproduce_failure`` blob.
 """
 
@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 from tests.support import ServerProcess, connect, serve
 
-EXAMPLES = int(os.environ.get("PYRE_FUZZ_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("PYRE_FUZZ_EXAMPLES", "500"))
 SILENCE = 1.0  # seconds without a byte or a close after which the server "hangs"
 
 # --- Valid requests -----------------------------------------------------------------
