@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.requirements-installed
 # Python files outside the package and tests, linted too (the folders may hold none yet).
 PY_EXTRA := $(wildcard benchmarks/*.py benchmarks/*/*.py examples/*.py examples/*/*.py)
 
-.PHONY: test test-deps serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz bench bench-stream bench-balance bench-client bench-codec clean
+.PHONY: test test-deps serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz bench bench-stream bench-balance bench-client bench-codec attack soak clean
 
 test: build rust-test py-test lint
 	@echo "make test: all Rust and Python tests and checks passed"
@@ -94,6 +94,18 @@ bench-client:
 # Codec micro-benchmarks (criterion): validated parse vs bare httparse, chunked.
 bench-codec:
 	cargo bench -p pyre-h1 --bench codec
+
+# Slow-client attacks (slowhttptest: slowloris, slow body, slow read), 1,000
+# connections each for ATTACK_SECONDS (default 60), while a normal client is served;
+# see benchmarks/README.md. Not part of `make test`.
+attack: build
+	scripts/attack.sh
+
+# Soak: SOAK_SECONDS (default 300) of mixed traffic with random client aborts; then
+# the server's fds and connections must be back to baseline and RSS growth under 5%.
+SOAK_SECONDS ?= 300
+soak: build
+	$(BIN)/python benchmarks/soak.py --duration $(SOAK_SECONDS)
 
 clean:
 	cargo clean
