@@ -259,6 +259,35 @@ def test_malformed_request_is_refused(case: Malformed, start: Callable[..., Serv
     assert f"refused request: {case.status} " in line, line
 
 
+@pytest.mark.parametrize(
+    ("raw", "args", "status"),
+    [
+        (request(b"HEAD . HTTP/1.1", HOST), (), 400),
+        (request(b"HEAD / HTTP/1.1", HOST, b"X-Bad: a\x01b"), (), 400),
+        (
+            request(b"HEAD / HTTP/1.1", HOST, b"Content-Length: 5000"),
+            ("--limit-request-body", "10"),
+            413,
+        ),
+        (b"\r\n" + request(b"HEAD /" + b"a" * 9000 + b" HTTP/1.1", HOST), (), 414),
+    ],
+    ids=["bad-target", "bad-field", "body-over-limit", "target-too-long"],
+)
+def test_refused_head_request_gets_no_body(
+    raw: bytes, args: tuple[str, ...], status: int, start: Callable[..., ServerProcess]
+) -> None:
+    """An answer to HEAD has no body (RFC 9110 section 9.3.2), also when Pyre refuses
+    the request: the head, then the close (found by tests/test_socket_fuzz.py)."""
+    server = start(*args)
+    data = send_and_read(server.port, raw)
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    assert sep, data[:300]
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()), data[:300]
+    assert b"connection: close" in head.lower(), data[:300]
+    assert rest == b"", data[:300]
+    assert server.calls() == []
+
+
 def test_refusal_logged_at_debug_with_reason_and_peer(probe: ServerProcess) -> None:
     with connect(probe.port) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\n\r\n")

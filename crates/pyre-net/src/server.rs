@@ -524,6 +524,8 @@ impl Server {
         }
         conn.phase = Phase::Closing;
         conn.keep_alive = false;
+        // An answer to HEAD has no body (RFC 9110 section 9.3.2), refused or not.
+        let head_request = starts_with_head_method(&conn.read_buf);
         let body_len = reason.len() as u64 + 1;
         let headers = [(&b"content-type"[..], &b"text/plain; charset=utf-8"[..])];
         if encode_response_head(
@@ -535,6 +537,7 @@ impl Server {
             date_field(&self.config, &self.date),
         )
         .is_ok()
+            && !head_request
         {
             conn.write_buf.extend_from_slice(reason.as_bytes());
             conn.write_buf.push(b'\n');
@@ -1318,4 +1321,15 @@ fn compact(conn: &mut Connection) {
         conn.read_buf.truncate(head_len + remaining);
         conn.body_pos = head_len;
     }
+}
+
+/// Whether the request at the start of `buf` (after the empty lines RFC 9112 section
+/// 2.2 lets a server ignore) has the method HEAD: also for a request the codec
+/// refused, whose answer then goes without a body.
+fn starts_with_head_method(buf: &[u8]) -> bool {
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    buf[start..].starts_with(b"HEAD ")
 }
