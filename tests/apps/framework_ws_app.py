@@ -48,7 +48,7 @@ async def http_marker(request: Request, call_next):
 
 
 class Sockets(framework.Blueprint):
-    websocket_middleware = [tag_blueprint]
+    websocket_middleware = (tag_blueprint,)
 
     @framework.websocket("/ws/echo")
     async def echo(self, ws: WebSocket):

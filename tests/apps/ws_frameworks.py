@@ -5,6 +5,8 @@ before accept, an error after accept)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import FastAPI, Query, WebSocketException, status
 from fastapi import WebSocket as FastAPIWebSocket
 from starlette.applications import Starlette
@@ -142,11 +144,14 @@ async def fastapi_subprotocol(websocket: FastAPIWebSocket) -> None:
 
 @fastapi_app.websocket("/ws/query/{room}")
 async def fastapi_query(
-    websocket: FastAPIWebSocket, room: str, name: str, tag: list[str] = Query(default=[])
+    websocket: FastAPIWebSocket,
+    room: str,
+    name: str,
+    tag: Annotated[list[str] | None, Query()] = None,
 ) -> None:
     await websocket.accept()
     await websocket.send_json(
-        {"name": name, "tags": tag, "room": room, "header": websocket.headers.get("x-client")}
+        {"name": name, "tags": tag or [], "room": room, "header": websocket.headers.get("x-client")}
     )
     await websocket.close()
 
