@@ -19,13 +19,19 @@ error_logger = logging.getLogger("pyre.error")
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
+def _describe(scope: dict[str, Any]) -> str:
+    """``GET /path`` for an HTTP request, ``WebSocket /path`` for a WebSocket."""
+    return f"{scope.get('method', 'WebSocket')} {scope['path']}"
+
+
 async def run_asgi(app: ASGIApp, scope: dict[str, Any], receive: Any, send: Any, channel: Any):
-    """Runs the application for one request, then settles its response."""
+    """Runs the application for one request, then settles its response (for a
+    WebSocket: 403 if it was not accepted, close 1000, or 1011 when the app raised)."""
     try:
         await app(scope, receive, send)
     except ClientDisconnected:
         channel.finish(None)
-        error_logger.debug("client disconnected during %s %s", scope["method"], scope["path"])
+        error_logger.debug("client disconnected during %s", _describe(scope))
     except BaseException as exc:
         channel.finish(exc)
         if not isinstance(exc, Exception):
@@ -34,4 +40,4 @@ async def run_asgi(app: ASGIApp, scope: dict[str, Any], receive: Any, send: Any,
     else:
         problem = channel.finish(None)
         if problem is not None:
-            error_logger.error("%s (%s %s)", problem, scope["method"], scope["path"])
+            error_logger.error("%s (%s)", problem, _describe(scope))

@@ -39,6 +39,13 @@ def retire_metrics(retired: bytes, last: bytes) -> bytes:
 class ClientDisconnected(OSError):
     """The client closed the connection; the response cannot be sent."""
 
+class WebSocketDisconnect(ClientDisconnected):
+    """The WebSocket is closed: the peer closed it, the connection dropped (1006),
+    or the application already closed it."""
+
+    code: int
+    reason: str
+
 @final
 class Server:
     """The runtime bound to an asyncio loop and an ASGI application."""
@@ -68,6 +75,11 @@ class Server:
         access_log_format: str = ...,
         access_log_output: str = "text",
         access_log_prefix: str = "",
+        ws: str = "auto",
+        ws_max_size: int = 16777216,
+        ws_ping_interval: float | None = 20.0,
+        ws_ping_timeout: float | None = 20.0,
+        ws_per_message_deflate: bool = True,
     ) -> None:
         """``access_log`` turns the access log on: the sink that receives its batches.
         ``access_log_output`` "text" and "json" give it ``str`` pieces of whole lines
@@ -181,6 +193,27 @@ class Request:
     def body(self) -> Awaitable[bytes]: ...
     def stream(self) -> BodyStream: ...
     def disconnected(self) -> Awaitable[None]: ...
+    @property
+    def websocket(self) -> bool:
+        """A valid WebSocket upgrade request."""
+    @property
+    def websocket_subprotocols(self) -> list[str]: ...
+
+@final
+class WebSocket:
+    """An accepted WebSocket (PSGI)."""
+
+    def receive(self) -> Awaitable[str | bytes]:
+        """The next message; raises WebSocketDisconnect once closed."""
+    def send_text(self, text: str) -> Awaitable[None]: ...
+    def send_bytes(self, data: bytes | bytearray | memoryview) -> Awaitable[None]: ...
+    def close(self, code: int = 1000, reason: str = "") -> Awaitable[None]: ...
+    def __aiter__(self) -> WebSocket: ...
+    def __anext__(self) -> Awaitable[str | bytes]: ...
+    @property
+    def subprotocol(self) -> str | None: ...
+    @property
+    def close_code(self) -> int | None: ...
 
 class ResponseStream:
     """A streamed response body (PSGI)."""
@@ -213,6 +246,12 @@ class Responder:
         headers: Iterable[tuple[str | bytes, str | bytes]],
         length: int | None = None,
     ) -> ResponseStream: ...
+    def accept_websocket(
+        self,
+        subprotocol: str | None = None,
+        headers: Iterable[tuple[str | bytes, str | bytes]] | None = None,
+    ) -> Awaitable[WebSocket]:
+        """Accepts a WebSocket upgrade (101); RuntimeError on another request."""
 
 class Router:
     """The framework's route table: a segment trie, immutable once built."""

@@ -22,6 +22,7 @@ from pyre.config import (
     LOG_FORMATS,
     LOG_LEVELS,
     LOOPS,
+    WS_MODES,
     Config,
     ConfigError,
 )
@@ -185,6 +186,36 @@ def build_config(**cli_kwargs: Any) -> Config:
     field="write_low_water",
     type=int,
     help="A waiting send() resumes once the buffer drained below this. Default: 16384.",
+)
+@_option(
+    "--ws",
+    field="ws",
+    type=click.Choice(WS_MODES),
+    help="WebSocket upgrades: auto serves them, none treats them as plain HTTP.",
+)
+@_option(
+    "--ws-max-size",
+    field="ws_max_size",
+    type=int,
+    help="Largest WebSocket message in bytes; beyond it, close 1009. Default: 16 MiB.",
+)
+@_option(
+    "--ws-ping-interval",
+    field="ws_ping_interval",
+    type=float,
+    help="Seconds between pings on an open WebSocket; 0 disables them.",
+)
+@_option(
+    "--ws-ping-timeout",
+    field="ws_ping_timeout",
+    type=float,
+    help="Seconds a ping may go unanswered before the WebSocket closes (1011); 0: never.",
+)
+@_option(
+    "--ws-per-message-deflate/--no-ws-per-message-deflate",
+    field="ws_per_message_deflate",
+    show_default="on",
+    help="Negotiate permessage-deflate compression with WebSocket clients.",
 )
 @click.option(
     "--header",

@@ -42,6 +42,7 @@ __all__ = [
     "LOG_LEVELS",
     "LOOPS",
     "TRACE_LOG_LEVEL",
+    "WS_MODES",
     "Config",
     "ConfigError",
     "JsonFormatter",
@@ -51,6 +52,7 @@ __all__ = [
 INTERFACES = ("auto", "asgi", "psgi")
 LOOPS = ("auto", "uvloop", "asyncio")
 LIFESPANS = ("auto", "on", "off")
+WS_MODES = ("auto", "none")
 
 LOG_LEVELS: dict[str, int] = {
     "critical": logging.CRITICAL,
@@ -127,6 +129,19 @@ class Config:
     write_low_water: int = 16384
     """...until fewer than this many remain."""
     root_path: str = ""
+    ws: Literal["auto", "none"] = "auto"
+    """WebSocket upgrades: ``auto`` serves them, ``none`` treats upgrade requests as
+    plain HTTP."""
+    ws_max_size: int = 16 * 1024 * 1024
+    """Largest WebSocket message in bytes (after decompression); beyond it the
+    connection closes with 1009."""
+    ws_ping_interval: float | None = 20.0
+    """Seconds between the server's pings on an open WebSocket; None or 0: no pings."""
+    ws_ping_timeout: float | None = 20.0
+    """Seconds a ping may go unanswered before the connection closes with 1011;
+    None or 0: pongs are not awaited."""
+    ws_per_message_deflate: bool = True
+    """Negotiate permessage-deflate compression when the client offers it."""
     headers: list[str] = field(default_factory=list)
     """Default response headers, ``"Name: Value"`` each, added to every response whose
     application did not set that field itself."""
@@ -211,6 +226,12 @@ class Config:
                 f" high-water mark ({self.write_high_water})",
             )
         _check_str(self, "root_path")
+        _check_choice(self, "ws", WS_MODES)
+        self.ws_max_size = _check_int(self, "ws_max_size", minimum=1)
+        for name in ("ws_ping_interval", "ws_ping_timeout"):
+            if getattr(self, name) is not None and getattr(self, name) != 0:
+                _check_timeout(self, name)
+        _check_bool(self, "ws_per_message_deflate")
         if not isinstance(self.headers, (list, tuple)):
             raise ConfigError("headers", 'must be a list of "Name: Value" strings')
         self.headers = [_check_header(h) for h in self.headers]

@@ -20,6 +20,8 @@ from pyre._core import (
     Request,
     Responder,
     ResponseStream,
+    WebSocket,
+    WebSocketDisconnect,
 )
 
 __all__ = [
@@ -31,7 +33,9 @@ __all__ = [
     "Request",
     "Responder",
     "ResponseStream",
+    "WebSocket",
+    "WebSocketDisconnect",
 ]
 
 #: The version of the specification (docs/psgi.md) this server implements.
-PSGI_VERSION = "1.0"
+PSGI_VERSION = "1.1"

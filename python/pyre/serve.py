@@ -139,6 +139,11 @@ async def serve(
         date_header=config.date_header,
         proxy_headers=config.proxy_headers,
         forwarded_allow_ips=config.forwarded_allow_ips,
+        ws=config.ws,
+        ws_max_size=config.ws_max_size,
+        ws_ping_interval=config.ws_ping_interval,
+        ws_ping_timeout=config.ws_ping_timeout,
+        ws_per_message_deflate=config.ws_per_message_deflate,
         protocol_error_log=(lambda message: logger.debug("refused request: %s", message))
         if debug
         else None,

@@ -45,6 +45,44 @@ pub const INITIAL_READ_BUFFER: usize = 8 * 1024;
 /// Most readiness events taken from the poll in one call.
 pub const EVENTS_PER_POLL: usize = 1024;
 
+/// Default largest WebSocket message, after decompression (uvicorn's default):
+/// beyond it the connection closes with 1009.
+pub const DEFAULT_WS_MAX_MESSAGE: usize = 16 << 20;
+
+/// Default time between the server's pings on an open WebSocket (uvicorn's default).
+pub const DEFAULT_WS_PING_INTERVAL: Duration = Duration::from_secs(20);
+
+/// Default time a ping may go unanswered before the connection closes with 1011.
+pub const DEFAULT_WS_PING_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long the server waits for the client's close frame after sending its own
+/// before it drops the connection (swept by the once-a-second tick).
+pub const WS_CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// WebSocket settings (`--ws*` options).
+#[derive(Debug, Clone)]
+pub struct WebSocketConfig {
+    /// See [`DEFAULT_WS_MAX_MESSAGE`] (`--ws-max-size`).
+    pub max_message: usize,
+    /// Negotiate permessage-deflate when the client offers it.
+    pub per_message_deflate: bool,
+    /// See [`DEFAULT_WS_PING_INTERVAL`]; `None`: no pings.
+    pub ping_interval: Option<Duration>,
+    /// See [`DEFAULT_WS_PING_TIMEOUT`]; `None`: pongs are not awaited.
+    pub ping_timeout: Option<Duration>,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        WebSocketConfig {
+            max_message: DEFAULT_WS_MAX_MESSAGE,
+            per_message_deflate: true,
+            ping_interval: Some(DEFAULT_WS_PING_INTERVAL),
+            ping_timeout: Some(DEFAULT_WS_PING_TIMEOUT),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Codec limits (head size, target, header count, body size...).
@@ -76,6 +114,9 @@ pub struct ServerConfig {
     /// Whose proxy headers are believed when the access log names the client
     /// (`--proxy-headers`, `--forwarded-allow-ips`); `None` for nobody's.
     pub proxy: Option<ProxyTrust>,
+    /// WebSocket upgrades; `None` (`--ws none`) serves upgrade requests as plain
+    /// HTTP.
+    pub websocket: Option<WebSocketConfig>,
 }
 
 impl Default for ServerConfig {
@@ -94,6 +135,7 @@ impl Default for ServerConfig {
             report_protocol_errors: false,
             access_log: None,
             proxy: None,
+            websocket: Some(WebSocketConfig::default()),
         }
     }
 }

@@ -20,6 +20,20 @@ use pyre_h1::{BodyDecoder, Framing, RequestHead};
 
 use crate::listener::Stream;
 use crate::output::FileJob;
+use crate::websocket::WsState;
+
+/// The protocol a connection speaks. Boxed payloads keep an idle HTTP connection
+/// small (`make bench-stream` measures the per-connection memory).
+pub enum Protocol {
+    /// HTTP/1.1 (and 1.0) requests and responses.
+    Http1,
+    /// A valid WebSocket upgrade request is in flight and the application has not
+    /// answered yet: it may accept (101, then [`Protocol::WebSocket`]) or deny with
+    /// an ordinary HTTP response (then the connection closes).
+    Upgrading(Box<pyre_ws::Handshake>),
+    /// Switched: bytes read are WebSocket frames (see `server/websocket.rs`).
+    WebSocket(Box<WsState>),
+}
 
 /// Where a connection is in its life. Transitions live in `server.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +108,7 @@ pub struct Connection {
     pub disconnect_reported: bool,
     /// Response body bytes sent (framing not counted), for the access log.
     pub body_sent: u64,
+    pub protocol: Protocol,
 }
 
 impl Connection {
@@ -124,6 +139,7 @@ impl Connection {
             continue_sent: false,
             disconnect_reported: false,
             body_sent: 0,
+            protocol: Protocol::Http1,
         }
     }
 
@@ -136,7 +152,12 @@ impl Connection {
     pub fn read_limit(&self, max_head: usize, high_water: usize) -> usize {
         match self.phase {
             Phase::Idle | Phase::ReadingHead => max_head + 1,
-            Phase::InFlight | Phase::Draining => self.body_pos + high_water,
+            Phase::InFlight => match &self.protocol {
+                // Messages the application has not taken yet pause reading.
+                Protocol::WebSocket(ws) if ws.inbox_bytes > high_water => 0,
+                _ => self.body_pos + high_water,
+            },
+            Phase::Draining => self.body_pos + high_water,
             Phase::Closing => 0,
             Phase::Lingering => high_water,
         }

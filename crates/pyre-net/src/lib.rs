@@ -9,6 +9,8 @@
 //! - [`connection`]: the per-connection state machine ([`Phase`]).
 //! - [`server`]: event processing, request/response calls, deadlines, shutdown.
 //! - [`output`]: writing through to sockets, out-buffers, files by `sendfile`.
+//! - [`websocket`]: an open WebSocket's state (the protocol switch itself is in
+//!   `server/websocket.rs`; frames are pyre-ws's business).
 //! - [`proxy`]: proxy headers from trusted peers (who the client really is).
 //! - [`buffers`]: the buffer pool and reads into spare capacity.
 //! - [`access_log`]: access log formats, rendering and the batch of lines.
@@ -25,10 +27,13 @@ pub mod metrics;
 pub mod output;
 pub mod proxy;
 pub mod server;
+pub mod websocket;
 
 pub use config::ServerConfig;
 pub use connection::Phase;
 pub use listener::{BindAddr, LocalAddr};
 pub use metrics::Snapshot;
 pub use pyre_h1 as h1;
+pub use pyre_ws as ws;
 pub use server::{BodyRead, Event, Flow, RequestKey, RequestView, SendError, Server};
+pub use websocket::{Outgoing, WsClosed, WsMessage};

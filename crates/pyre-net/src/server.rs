@@ -35,11 +35,14 @@ use slab::Slab;
 use crate::access_log::{AccessEntry, AccessLog, ClientAddr};
 use crate::buffers::{read_into, BufferPool, ReadResult};
 use crate::config::{ServerConfig, EVENTS_PER_POLL, LINGER_TIMEOUT};
-use crate::connection::{Connection, Phase, ResponseState};
+use crate::connection::{Connection, Phase, Protocol, ResponseState};
 use crate::listener::{BindAddr, Listener, LocalAddr};
 use crate::metrics::{Metrics, Rejection, Snapshot};
 use crate::output::{self, FileJob, Written};
 use crate::proxy::resolve_peer;
+use crate::websocket::WsClosed;
+
+mod websocket;
 
 /// Names one request: the connection's slab index and the request's sequence
 /// number on it. Packed into a `u64` for the bindings.
@@ -74,6 +77,12 @@ pub enum Event {
     /// The output of a request whose application waits ([`Flow::Wait`]) drained
     /// below the low-water mark, or its file is out.
     Drained(RequestKey),
+    /// A message (from an open WebSocket) is queued for an application that waits
+    /// for one: take it with [`Server::ws_receive`].
+    Message(RequestKey),
+    /// The WebSocket ended (the closing handshake, a protocol error, the
+    /// connection dropped): the request is over.
+    WebSocketClosed(RequestKey, Box<WsClosed>),
     /// A request was refused by the codec (only when `report_protocol_errors`).
     ProtocolError {
         peer: Option<SocketAddr>,
@@ -121,6 +130,8 @@ pub struct RequestView<'a> {
     pub buf: &'a [u8],
     pub peer: Option<SocketAddr>,
     pub local: &'a LocalAddr,
+    /// A valid WebSocket upgrade request the application has not answered yet.
+    pub websocket: Option<&'a pyre_ws::Handshake>,
 }
 
 const LISTENER_TOKEN_BASE: usize = usize::MAX / 2;
@@ -339,6 +350,9 @@ impl Server {
                     }
                 }
             }
+            Phase::InFlight if matches!(conn.protocol, Protocol::WebSocket(_)) => {
+                self.ws_readable(id, eof);
+            }
             Phase::InFlight => {
                 if conn.body_wanted && (conn.read_buf.len() > conn.body_pos || eof) {
                     conn.body_wanted = false;
@@ -469,7 +483,11 @@ impl Server {
                     self.write_error(id, 503, "server busy: too many requests in flight");
                     return;
                 }
+                if conn.head.as_ref().is_some_and(|h| h.upgrade.is_some()) && !self.check_upgrade(id) {
+                    return;
+                }
                 self.requests_started += 1;
+                let conn = &self.conns[id];
                 let key = key_of(id, conn);
                 self.queue.push_back(Event::Request(key));
             }
@@ -493,6 +511,11 @@ impl Server {
     /// Writes a short plain-text error response with `Connection: close`, then
     /// closes the connection after the flush.
     fn write_error(&mut self, id: usize, status: u16, reason: &str) {
+        self.write_error_with(id, status, reason, &[]);
+    }
+
+    /// [`Server::write_error`] with more header fields.
+    fn write_error_with(&mut self, id: usize, status: u16, reason: &str, fields: &[(&[u8], &[u8])]) {
         self.metrics.response(status);
         self.date.update(SystemTime::now());
         let conn = &mut self.conns[id];
@@ -507,7 +530,7 @@ impl Server {
             &mut conn.write_buf,
             &ResponseContext::for_error(),
             status,
-            headers,
+            headers.iter().chain(fields).copied(),
             Some(body_len),
             date_field(&self.config, &self.date),
         )
@@ -583,6 +606,8 @@ impl Server {
         let Some(conn) = self.conns.get(id) else { return };
         if conn.phase == Phase::Draining {
             self.drain(id);
+        } else if matches!(conn.protocol, Protocol::WebSocket(_)) && conn.phase == Phase::InFlight {
+            self.ws_resume(id);
         } else if conn.file.is_some() || conn.pending_write() > 0 {
             self.flush(id);
         }
@@ -616,9 +641,20 @@ impl Server {
         let _ = self.poll.registry().deregister(&mut conn.stream);
         if conn.phase == Phase::InFlight {
             self.in_flight -= 1;
-            self.metrics.aborted();
-            if !conn.disconnect_reported || conn.drain_wanted {
-                self.queue.push_back(Event::Disconnect(key_of(id, &conn)));
+            if let Protocol::WebSocket(ws) = &mut conn.protocol {
+                // Gone without the closing handshake (or it timed out): 1006.
+                let closed = WsClosed {
+                    code: pyre_ws::close_code::ABNORMAL,
+                    reason: String::new(),
+                    unread: std::mem::take(&mut ws.inbox),
+                };
+                self.queue
+                    .push_back(Event::WebSocketClosed(key_of(id, &conn), Box::new(closed)));
+            } else {
+                self.metrics.aborted();
+                if !conn.disconnect_reported || conn.drain_wanted {
+                    self.queue.push_back(Event::Disconnect(key_of(id, &conn)));
+                }
             }
         }
         self.pool.give(std::mem::take(&mut conn.read_buf));
@@ -641,6 +677,10 @@ impl Server {
             buf: &conn.read_buf,
             peer: conn.peer,
             local: &self.listeners[conn.listener].1,
+            websocket: match &conn.protocol {
+                Protocol::Upgrading(handshake) => Some(handshake),
+                _ => None,
+            },
         })
     }
 
@@ -1148,7 +1188,7 @@ impl Server {
                     self.metrics.rejected(Rejection::HeaderTimeout);
                     self.write_error(id, 408, "request head not received in time");
                 }
-                Phase::InFlight => {}
+                Phase::InFlight => self.ws_deadline(id),
                 _ => self.close(id),
             }
         }
@@ -1179,6 +1219,7 @@ impl Server {
         let (now, config) = (self.now, &self.config);
         let mut close = Vec::new();
         let mut linger = Vec::new();
+        let mut websockets = Vec::new();
         for (id, conn) in self.conns.iter_mut() {
             conn.keep_alive = false;
             match conn.phase {
@@ -1198,11 +1239,15 @@ impl Server {
                     }
                 }
                 Phase::Draining => linger.push(id),
+                Phase::InFlight if matches!(conn.protocol, Protocol::WebSocket(_)) => websockets.push(id),
                 _ => {}
             }
         }
         for id in close {
             self.close(id);
+        }
+        for id in websockets {
+            self.ws_start_close(id, pyre_ws::close_code::GOING_AWAY, "server shutting down");
         }
         for id in linger {
             self.conns[id].phase = Phase::Closing;

@@ -34,6 +34,8 @@ use pyre_net::{BodyRead, Flow, RequestKey, SendError};
 use crate::errors::{ClientDisconnected, ProtocolError};
 use crate::server::Server;
 
+pub mod websocket;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SendState {
     /// Waiting for `http.response.start`.
@@ -93,6 +95,9 @@ pub struct Channel {
     /// Trailer fields received so far (`more_trailers: true`).
     trailers: Vec<(Vec<u8>, Vec<u8>)>,
     task: Option<Py<PyAny>>,
+    /// The WebSocket side, when the request is a valid WebSocket upgrade (see
+    /// `channel/websocket.rs`); boxed, as most requests are plain HTTP.
+    ws: Option<Box<websocket::WsSide>>,
 }
 
 /// One already-done future shared by every `send()`: awaiting a done future returns
@@ -117,6 +122,7 @@ impl Channel {
             trailers_expected: false,
             trailers: Vec::new(),
             task: None,
+            ws: None,
         }
     }
 
@@ -306,6 +312,9 @@ impl Channel {
     /// connection really closes (the runtime reports that as a second disconnect).
     pub fn on_disconnect(&mut self, py: Python<'_>) -> PyResult<()> {
         self.disconnected = true;
+        if self.ws.is_some() {
+            self.ws_on_disconnect(py)?;
+        }
         if self.wanted == Wanted::Message {
             self.resolve_waiter(py, Self::disconnect_message(py)?)?;
         } else if !self.body_done {
@@ -746,6 +755,9 @@ fn header_type_error() -> PyErr {
 impl Channel {
     /// ASGI `receive`.
     fn receive<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if self.ws.is_some() {
+            return self.ws_receive_asgi(py);
+        }
         if self.live_waiter(py)?.is_some() {
             return Err(PyRuntimeError::new_err(
                 "receive() called again before the previous call completed",
@@ -775,6 +787,40 @@ impl Channel {
         let kind = kind
             .extract::<&str>()
             .map_err(|_| PyTypeError::new_err("ASGI 'type' must be a str"))?;
+        if self.ws.is_some() {
+            return self.ws_send_asgi(py, kind, message);
+        }
+        self.send_http(py, kind, message)
+    }
+
+    /// The response status the application chose (0 before `http.response.start`).
+    #[getter]
+    fn status(&self) -> u16 {
+        self.held_status
+    }
+
+    /// Called by the runner when the application returned (`error` None) or raised.
+    /// Returns a short description of what went wrong with the response, or None.
+    #[pyo3(signature = (error = None))]
+    fn finish(&mut self, py: Python<'_>, error: Option<&Bound<'_, PyAny>>) -> PyResult<Option<&'static str>> {
+        let server_ref = self.server.clone_ref(py);
+        server_ref.borrow(py).core.borrow_mut().channels.remove(&self.key.to_u64());
+        self.task = None;
+        if self.ws.is_some() && self.state == SendState::Start {
+            return self.ws_finish(py, error.is_some());
+        }
+        self.finish_http(py, error.is_some())
+    }
+}
+
+impl Channel {
+    /// ASGI `send` of an HTTP response message (`kind` is its type).
+    fn send_http<'py>(
+        &mut self,
+        py: Python<'py>,
+        kind: &str,
+        message: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         match (kind, self.state) {
             ("http.response.start", SendState::Start) => {
                 let status = message
@@ -857,21 +903,12 @@ impl Channel {
         self.done_future(py)
     }
 
-    /// The response status the application chose (0 before `http.response.start`).
-    #[getter]
-    fn status(&self) -> u16 {
-        self.held_status
-    }
-
-    /// Called by the runner when the application returned (`error` None) or raised.
-    /// Returns a short description of what went wrong with the response, or None.
-    #[pyo3(signature = (error = None))]
-    fn finish(&mut self, py: Python<'_>, error: Option<&Bound<'_, PyAny>>) -> PyResult<Option<&'static str>> {
+    /// Settles the HTTP response when the application ended (`raised`: with an
+    /// exception).
+    fn finish_http(&mut self, py: Python<'_>, raised: bool) -> PyResult<Option<&'static str>> {
         let server_ref = self.server.clone_ref(py);
         let server = server_ref.borrow(py);
-        server.core.borrow_mut().channels.remove(&self.key.to_u64());
-        self.task = None;
-        let problem = match (self.state, error.is_some()) {
+        let problem = match (self.state, raised) {
             (SendState::Done, _) => None,
             // The client is gone: nothing can be sent; release the connection.
             (SendState::Start | SendState::HeadHeld | SendState::Body | SendState::Trailers, _)

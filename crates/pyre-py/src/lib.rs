@@ -53,6 +53,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<psgi::BodyStream>()?;
     m.add_class::<psgi::Responder>()?;
     m.add_class::<psgi::ResponseStream>()?;
+    m.add_class::<channel::websocket::WebSocket>()?;
     m.add(
         "DEFAULT_ACCESS_LOG_FORMAT",
         pyre_net::access_log::DEFAULT_ACCESS_LOG_FORMAT,
@@ -63,6 +64,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add(
         "ClientDisconnected",
         m.py().get_type::<errors::ClientDisconnected>(),
+    )?;
+    m.add(
+        "WebSocketDisconnect",
+        m.py().get_type::<errors::WebSocketDisconnect>(),
     )?;
     Ok(())
 }

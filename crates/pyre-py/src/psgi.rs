@@ -32,6 +32,8 @@ pub struct Request {
     headers: Option<Py<Headers>>,
     /// What trusted proxies said (client, scheme, host), if anything.
     forwarded: Option<Forwarded>,
+    /// A valid WebSocket upgrade request: the subprotocols the client offered.
+    websocket: Option<Vec<String>>,
 }
 
 impl Request {
@@ -50,6 +52,7 @@ impl Request {
             server,
             headers: None,
             forwarded,
+            websocket: view.websocket.map(|h| h.subprotocols.clone()),
         }
     }
 
@@ -150,6 +153,19 @@ impl Request {
         let headers = Py::new(py, Headers { fields })?;
         self.headers = Some(headers.clone_ref(py));
         Ok(headers)
+    }
+
+    /// A valid WebSocket upgrade request: answer with
+    /// `await responder.accept_websocket()` (or deny with `respond`).
+    #[getter]
+    fn websocket(&self) -> bool {
+        self.websocket.is_some()
+    }
+
+    /// The subprotocols a WebSocket client offered, in its order (empty otherwise).
+    #[getter]
+    fn websocket_subprotocols(&self) -> Vec<String> {
+        self.websocket.clone().unwrap_or_default()
     }
 
     /// `await request.body()`: the whole body as bytes.
@@ -368,6 +384,22 @@ impl Responder {
                 Err(_) => channel.respond(py, status, &fields, &body_bytes(body)?),
             },
         }
+    }
+
+    /// Accepts a WebSocket upgrade request (101); awaitable, returns the
+    /// `WebSocket`. RuntimeError on a request that is not one.
+    #[pyo3(signature = (subprotocol = None, headers = None))]
+    fn accept_websocket(
+        &self,
+        py: Python<'_>,
+        subprotocol: Option<String>,
+        headers: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let fields = match headers {
+            Some(headers) => response_fields(headers)?,
+            None => Vec::new(),
+        };
+        Channel::psgi_accept(self.channel.bind(py), subprotocol, &fields)
     }
 
     /// A file's bytes by sendfile; awaitable (returns when the file is out).

@@ -30,6 +30,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use pyre_net::access_log::{split_lines, AccessFormat, AccessLog, AccessOutput};
 use pyre_net::{BindAddr, Event, LocalAddr, RequestKey, ServerConfig};
 
+use crate::channel::websocket::websocket_scope;
 use crate::channel::Channel;
 use crate::psgi::{Request, Responder};
 use crate::scope::{build_scope, server_tuple, ScopeConstants};
@@ -121,7 +122,9 @@ impl Server {
         proxy_headers = true, forwarded_allow_ips = "127.0.0.1",
         protocol_error_log = None, access_log = None,
         access_log_format = pyre_net::access_log::DEFAULT_ACCESS_LOG_FORMAT,
-        access_log_output = "text", access_log_prefix = ""
+        access_log_output = "text", access_log_prefix = "", ws = "auto",
+        ws_max_size = pyre_net::config::DEFAULT_WS_MAX_MESSAGE, ws_ping_interval = Some(20.0),
+        ws_ping_timeout = Some(20.0), ws_per_message_deflate = true
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -148,6 +151,11 @@ impl Server {
         access_log_format: &str,
         access_log_output: &str,
         access_log_prefix: &str,
+        ws: &str,
+        ws_max_size: usize,
+        ws_ping_interval: Option<f64>,
+        ws_ping_timeout: Option<f64>,
+        ws_per_message_deflate: bool,
     ) -> PyResult<Self> {
         let psgi = match interface {
             "asgi" => false,
@@ -181,6 +189,16 @@ impl Server {
             }
         };
         let format = compile_format(access_log_format)?;
+        let websocket = match ws {
+            "auto" => Some(pyre_net::config::WebSocketConfig {
+                max_message: ws_max_size,
+                per_message_deflate: ws_per_message_deflate,
+                ping_interval: positive_duration(ws_ping_interval)?,
+                ping_timeout: positive_duration(ws_ping_timeout)?,
+            }),
+            "none" => None,
+            other => return Err(PyValueError::new_err(format!("ws must be auto or none, got {other:?}"))),
+        };
         let mut config = ServerConfig {
             keep_alive_timeout: Duration::from_secs_f64(timeout_keep_alive),
             header_timeout: Duration::from_secs_f64(timeout_header),
@@ -191,6 +209,7 @@ impl Server {
             default_headers,
             date_header,
             report_protocol_errors: protocol_error_log.is_some(),
+            websocket,
             ..ServerConfig::default()
         };
         config.limits.max_head_bytes = limit_request_head;
@@ -520,6 +539,16 @@ impl Server {
                         channel.bind(py).borrow_mut().on_drained(py)?;
                     }
                 }
+                Event::Message(key) => {
+                    if let Some(channel) = self.channel(py, key) {
+                        channel.bind(py).borrow_mut().ws_on_message(py)?;
+                    }
+                }
+                Event::WebSocketClosed(key, closed) => {
+                    if let Some(channel) = self.channel(py, key) {
+                        channel.bind(py).borrow_mut().ws_on_closed(py, *closed)?;
+                    }
+                }
                 Event::ProtocolError { peer, status, reason } => {
                     if let Some(log) = &self.protocol_error_log {
                         let peer = peer.map_or_else(|| "unix socket".to_string(), |p| p.to_string());
@@ -536,6 +565,7 @@ impl Server {
             return self.start_psgi_request(slf, key);
         }
         let py = slf.py();
+        let mut websocket = None;
         let scope = {
             let mut core = self.core.borrow_mut();
             let core = &mut *core;
@@ -555,9 +585,17 @@ impl Server {
             if let Some(forwarded) = self.forwarded(&view) {
                 apply_to_scope(py, &scope, &forwarded)?;
             }
+            if let Some(handshake) = view.websocket {
+                websocket_scope(py, &scope, &handshake.subprotocols)?;
+                websocket = Some(handshake.subprotocols.clone());
+            }
             scope
         };
-        let channel = Py::new(py, Channel::new(slf.clone().unbind(), key))?;
+        let mut channel = Channel::new(slf.clone().unbind(), key);
+        if let Some(subprotocols) = websocket {
+            channel.make_websocket(subprotocols);
+        }
+        let channel = Py::new(py, channel)?;
         let bound = channel.bind(py);
         let receive = bound.getattr(pyo3::intern!(py, "receive"))?;
         let send = bound.getattr(pyo3::intern!(py, "send"))?;
@@ -570,7 +608,17 @@ impl Server {
     /// PSGI: builds the request and responder and starts the application.
     fn start_psgi_request(&self, slf: &Bound<'_, Self>, key: RequestKey) -> PyResult<()> {
         let py = slf.py();
-        let channel = Py::new(py, Channel::new(slf.clone().unbind(), key))?;
+        let mut channel = Channel::new(slf.clone().unbind(), key);
+        let websocket = self
+            .core
+            .borrow()
+            .net
+            .request(key)
+            .and_then(|view| view.websocket.map(|h| h.subprotocols.clone()));
+        if let Some(subprotocols) = websocket {
+            channel.make_websocket(subprotocols);
+        }
+        let channel = Py::new(py, channel)?;
         let request = {
             let mut core = self.core.borrow_mut();
             let core = &mut *core;
@@ -623,6 +671,16 @@ impl Server {
             bound.borrow_mut().set_task(task.unbind());
         }
         Ok(())
+    }
+}
+
+/// A duration in seconds; None or 0 for none (a negative one is an error).
+fn positive_duration(seconds: Option<f64>) -> PyResult<Option<Duration>> {
+    match seconds {
+        None => Ok(None),
+        Some(s) if s == 0.0 => Ok(None),
+        Some(s) if s > 0.0 && s.is_finite() => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => Err(PyValueError::new_err(format!("a duration must be positive, got {s}"))),
     }
 }
 

@@ -1,44 +1,157 @@
 //! Messages and control frames out (server frames are never masked).
+//!
+//! Every message goes out as one frame with the minimal length encoding. With
+//! permessage-deflate, a text or binary message of at least
+//! [`MIN_COMPRESS_LEN`] bytes is compressed (RFC 7692 section 7.2.1): raw deflate
+//! ending with a sync flush whose final `00 00 ff ff` is stripped, RSV1 set on
+//! the frame. The compressor keeps its window between messages unless
+//! `server_no_context_takeover` was negotiated.
 
+use flate2::{Compress, Compression, FlushCompress};
+
+use crate::frame::{write_header, Opcode, MAX_CONTROL_PAYLOAD};
+use crate::inflate::SYNC_TAIL;
 use crate::DeflateParams;
 
+/// Messages shorter than this go out uncompressed even with deflate: a frame of a
+/// few bytes gains nothing, and skipping it saves the compressor's time. (Skipping
+/// is decided before compressing: with context takeover, data that went through
+/// the compressor must be sent compressed, as later messages may refer to it.)
+pub const MIN_COMPRESS_LEN: usize = 64;
+
+/// The compression level: zlib's default (6), a good ratio at moderate cost.
+const COMPRESSION_LEVEL: u32 = 6;
+
+/// The largest close reason: a close payload is at most 125 bytes, 2 of them the code.
+const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
+
+/// Encodes a server's frames.
 pub struct Encoder {
-    _private: (),
+    deflate: Option<Deflater>,
+}
+
+/// The compressing side of permessage-deflate.
+struct Deflater {
+    compress: Compress,
+    /// `server_no_context_takeover`: reset before every message.
+    reset_per_message: bool,
+    /// The compressed payload, reused between messages.
+    scratch: Vec<u8>,
 }
 
 impl Encoder {
+    /// An encoder compressing with `deflate`'s parameters, if negotiated.
+    ///
+    /// zlib cannot produce raw deflate with a 256-byte window
+    /// (`server_max_window_bits=8`): in that case messages are sent uncompressed,
+    /// which permessage-deflate always allows.
     pub fn new(deflate: Option<DeflateParams>) -> Self {
-        let _ = deflate;
-        todo!()
+        let deflate = deflate
+            .filter(|p| p.server_max_window_bits >= 9)
+            .map(|params| Deflater {
+                compress: Compress::new_with_window_bits(
+                    Compression::new(COMPRESSION_LEVEL),
+                    false,
+                    params.server_max_window_bits.min(15),
+                ),
+                reset_per_message: params.server_no_context_takeover,
+                scratch: Vec::new(),
+            });
+        Encoder { deflate }
     }
 
     /// Appends a text message as one frame (compressed when deflate was negotiated
     /// and it pays off).
     pub fn text(&mut self, payload: &str, out: &mut Vec<u8>) {
-        let _ = (payload, out);
-        todo!()
+        self.message(Opcode::Text, payload.as_bytes(), out);
     }
 
+    /// Appends a binary message as one frame (compressed as [`Encoder::text`]).
     pub fn binary(&mut self, payload: &[u8], out: &mut Vec<u8>) {
-        let _ = (payload, out);
-        todo!()
+        self.message(Opcode::Binary, payload, out);
     }
 
     /// `payload` is at most 125 bytes (truncated otherwise).
     pub fn ping(&mut self, payload: &[u8], out: &mut Vec<u8>) {
-        let _ = (payload, out);
-        todo!()
+        control(
+            Opcode::Ping,
+            &payload[..payload.len().min(MAX_CONTROL_PAYLOAD)],
+            out,
+        );
     }
 
+    /// A pong: `payload` is at most 125 bytes (truncated otherwise).
     pub fn pong(&mut self, payload: &[u8], out: &mut Vec<u8>) {
-        let _ = (payload, out);
-        todo!()
+        control(
+            Opcode::Pong,
+            &payload[..payload.len().min(MAX_CONTROL_PAYLOAD)],
+            out,
+        );
     }
 
     /// A close frame with `code` and `reason` (reason truncated at a character
     /// boundary to fit 123 bytes); `None` sends a close frame with no body.
     pub fn close(&mut self, code: Option<u16>, reason: &str, out: &mut Vec<u8>) {
-        let _ = (code, reason, out);
-        todo!()
+        let Some(code) = code else {
+            control(Opcode::Close, &[], out);
+            return;
+        };
+        let mut end = reason.len().min(MAX_CLOSE_REASON);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        let reason = &reason.as_bytes()[..end];
+        write_header(out, true, false, Opcode::Close, 2 + reason.len());
+        out.extend_from_slice(&code.to_be_bytes());
+        out.extend_from_slice(reason);
+    }
+
+    fn message(&mut self, opcode: Opcode, payload: &[u8], out: &mut Vec<u8>) {
+        match &mut self.deflate {
+            Some(deflater) if payload.len() >= MIN_COMPRESS_LEN => {
+                let compressed = deflater.compress_message(payload);
+                write_header(out, true, true, opcode, compressed.len());
+                out.extend_from_slice(compressed);
+            }
+            _ => {
+                write_header(out, true, false, opcode, payload.len());
+                out.extend_from_slice(payload);
+            }
+        }
+    }
+}
+
+fn control(opcode: Opcode, payload: &[u8], out: &mut Vec<u8>) {
+    write_header(out, true, false, opcode, payload.len());
+    out.extend_from_slice(payload);
+}
+
+impl Deflater {
+    /// The compressed form of one whole message (sync-flushed, tail stripped).
+    fn compress_message(&mut self, mut payload: &[u8]) -> &[u8] {
+        if self.reset_per_message {
+            self.compress.reset();
+        }
+        self.scratch.clear();
+        // A sync flush of incompressible data costs at most a few bytes per 16 KiB
+        // block; reserving that much usually makes one call enough.
+        self.scratch.reserve(payload.len() + payload.len() / 1024 + 64);
+        loop {
+            let before = self.compress.total_in();
+            self.compress
+                .compress_vec(payload, &mut self.scratch, FlushCompress::Sync)
+                .expect("deflate with valid parameters does not fail");
+            payload = &payload[(self.compress.total_in() - before) as usize..];
+            // Done when all input is in and the flush did not run out of room (with
+            // the output full, zlib may still hold some of the flush; called again
+            // after a complete flush, it adds nothing).
+            if payload.is_empty() && self.scratch.len() < self.scratch.capacity() {
+                break;
+            }
+            self.scratch.reserve(self.scratch.len().max(1024));
+        }
+        debug_assert!(self.scratch.ends_with(&SYNC_TAIL));
+        let len = self.scratch.len().saturating_sub(SYNC_TAIL.len());
+        &self.scratch[..len]
     }
 }

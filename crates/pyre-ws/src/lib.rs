@@ -9,23 +9,43 @@
 //!   message size limit; a violation is a [`ProtocolError`] naming the close code.
 //! - [`Encoder`]: messages and control frames out (unmasked, as a server sends).
 //!
-//! API CONTRACT (skeleton, filled in by the ws-codec work): pyre-net codes against
-//! these signatures.
+//! ```
+//! use pyre_ws::{apply_mask, Decoder, DecoderConfig, Encoder, Event};
+//!
+//! // A client's masked text frame "Hello" (RFC 6455 section 5.7).
+//! let frame = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+//! let mut decoder = Decoder::new(DecoderConfig::default());
+//! assert_eq!(decoder.decode(&frame), Ok((11, Some(Event::Text("Hello".into())))));
+//!
+//! // The server's answer, unmasked.
+//! let mut out = Vec::new();
+//! Encoder::new(None).text("Hello", &mut out);
+//! assert_eq!(out, [0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
+//! # let _ = apply_mask;
+//! ```
 
 pub mod handshake;
 
 mod decoder;
 mod encoder;
+mod extensions;
+mod frame;
+mod inflate;
 
-pub use decoder::{Decoder, DecoderConfig, Event, ProtocolError};
-pub use encoder::Encoder;
+pub use decoder::{Decoder, DecoderConfig, Event, ProtocolError, DEFAULT_MAX_MESSAGE};
+pub use encoder::{Encoder, MIN_COMPRESS_LEN};
+pub use frame::apply_mask;
 pub use handshake::{DeflateParams, Handshake, HandshakeError};
 
 /// Close codes used by the server (RFC 6455 section 7.4.1).
 pub mod close_code {
+    /// The purpose of the connection was fulfilled.
     pub const NORMAL: u16 = 1000;
+    /// The server is going away (shutting down) or the client navigated away.
     pub const GOING_AWAY: u16 = 1001;
+    /// The peer broke the protocol.
     pub const PROTOCOL_ERROR: u16 = 1002;
+    /// The peer sent a type of data the endpoint cannot accept.
     pub const UNSUPPORTED_DATA: u16 = 1003;
     /// Reserved: never sent on the wire; ASGI reports it when the peer's close frame
     /// had no code.
@@ -33,8 +53,12 @@ pub mod close_code {
     /// Reserved: never sent on the wire; reported when the connection dropped without
     /// a close frame.
     pub const ABNORMAL: u16 = 1006;
+    /// A message's data was inconsistent with its type (invalid UTF-8 in text).
     pub const INVALID_PAYLOAD: u16 = 1007;
+    /// A message violated the endpoint's policy.
     pub const POLICY_VIOLATION: u16 = 1008;
+    /// A message was too big to process.
     pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The server met an unexpected condition (the application failed).
     pub const INTERNAL_ERROR: u16 = 1011;
 }
