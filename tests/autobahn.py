@@ -75,14 +75,8 @@ def echo_server(name: str, tmp: Path) -> Iterator[ServerProcess]:
 
 
 def pyre_options() -> tuple[str, ...]:
-    """Pyre's WebSocket message limit raised to what case 9 sends, when this build
-    has the option."""
-    help_text = subprocess.run(
-        [sys.executable, "-m", "pyre", "--help"], capture_output=True, text=True, cwd=ROOT
-    ).stdout
-    if "--ws-max-size" in help_text:
-        return ("--ws-max-size", str(MAX_MESSAGE))
-    return ()
+    """Pyre's WebSocket message limit, raised to what case 9 sends."""
+    return ("--ws-max-size", str(MAX_MESSAGE), "--no-access-log")
 
 
 def expand(selection: str) -> list[str]:

@@ -20,6 +20,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from pyre import framework
 from pyre.framework import App, RegistrationError, WebSocket
+from pyre.testing import TestClient
 from tests.support import ServerProcess, serve, serve_uvicorn
 
 APP = "tests.apps.framework_ws_app:app"
@@ -288,6 +289,32 @@ def test_session_and_cookies_are_readable(server: ServerProcess) -> None:
     tampered = f"session={session[:-2]}xx"
     with open_ws(server, "/ws/session", additional_headers={"Cookie": tampered}) as ws:
         assert json.loads(ws.recv(timeout=TIMEOUT)) == {"user": None, "flavour": None}
+
+
+# ---------------------------------------------------------------- the example, in a TestClient
+
+
+def test_the_chat_example_with_the_test_client() -> None:
+    from examples.websocket_chat import app as chat_app
+
+    test_client = TestClient(chat_app)
+    with test_client as http:
+        assert "<title>Pyre chat</title>" in http.get("/").text
+        assert test_client.url is not None
+        base = test_client.url.replace("http", "ws", 1)
+        with connect(f"{base}/ws/lobby?name=ann", open_timeout=TIMEOUT) as ann:
+            assert json.loads(ann.recv(timeout=TIMEOUT))["text"] == "ann joined lobby"
+            with connect(f"{base}/ws/lobby?name=bob", open_timeout=TIMEOUT) as bob:
+                assert json.loads(ann.recv(timeout=TIMEOUT))["text"] == "bob joined lobby"
+                assert json.loads(bob.recv(timeout=TIMEOUT))["text"] == "bob joined lobby"
+                bob.send("hello")
+                for ws in (ann, bob):
+                    assert json.loads(ws.recv(timeout=TIMEOUT)) == {"from": "bob", "text": "hello"}
+            assert json.loads(ann.recv(timeout=TIMEOUT)) == {"from": "pyre", "text": "bob left"}
+        with pytest.raises(InvalidStatus) as refused:
+            with connect(f"{base}/ws/lobby", open_timeout=TIMEOUT):
+                pass
+        assert refused.value.response.status_code == 400
 
 
 # ---------------------------------------------------------------- registration (no server)
