@@ -1,7 +1,8 @@
 """WebSocket benchmark: Pyre against uvicorn and granian, the same ASGI app
 (benchmarks/apps/ws_asgi.py) on each, plus Pyre's PSGI (apps/ws_psgi.py).
 
-Scenarios, each measured for --duration seconds after --warmup seconds:
+Scenarios, each measured for --duration seconds after --warmup seconds, --repeat
+times per server (the servers taking turns; the median run is reported):
 
     echo       --connections connections (64), each sending a --size byte text
                message (32) and the next one as soon as the echo is back:
@@ -16,7 +17,9 @@ client, to --client-cpu (1). The client is picows (Cython WebSocket frames, on
 uvloop): a frame is a callback, not a coroutine, so one client core drives far
 more messages than the servers' Python applications can answer; its CPU use is
 reported next to each figure (``client CPU``): near 100% would mean it measured
-itself. Every echo is checked against what was sent.
+itself. The server's CPU use over the same window is reported too (its whole
+process group, from /proc): near 100% means the figure is the server's limit.
+Every echo is checked against what was sent.
 
 Run it through ``make bench-ws`` (scripts/bench.sh --websocket), which prepares
 .venv-bench with the pinned peers and Pyre built from the working tree.
@@ -123,10 +126,32 @@ def server_command(name: str, port: int) -> list[str]:
     raise ValueError(f"unknown server {name!r}")
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of every process in process group ``pgid``."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()
+            if int(fields[2]) == pgid:  # fields from the state on: state ppid pgrp ...
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Server:
+    port: int
+    pgid: int
+
+    def cpu_seconds(self) -> float:
+        return group_cpu_seconds(self.pgid)
+
+
 @contextlib.contextmanager
-def running(name: str, args: argparse.Namespace, workdir: Path) -> Iterator[int]:
+def running(name: str, args: argparse.Namespace, workdir: Path) -> Iterator[Server]:
     """Starts a server pinned to the server CPU in its own process group, waits until
-    it answers HTTP, yields its port, and always stops it."""
+    it answers HTTP, yields it, and always stops it."""
     port = free_port()
     command = server_command(name, port)
     if not Path(command[0]).exists():
@@ -148,7 +173,7 @@ def running(name: str, args: argparse.Namespace, workdir: Path) -> Iterator[int]
         )
     try:
         wait_until_answers(proc, port, 20.0, log)
-        yield port
+        yield Server(port, proc.pid)  # its own session: the group id is its pid
     finally:
         stop_server(proc, 10.0)
 
@@ -202,15 +227,17 @@ async def connect_all(url: str, factories: list[Any]) -> list[Any]:
 
 
 async def measure(
-    counter: Counter, starters: list[Any], warmup: float, duration: float
+    server: Server, counter: Counter, starters: list[Any], warmup: float, duration: float
 ) -> dict[str, Any]:
     """Starts the senders, waits ``warmup``, then counts for ``duration``."""
     for listener in starters:
         listener.start()
     await asyncio.sleep(warmup)
-    before, cpu_before, started = counter.received, time.process_time(), time.perf_counter()
+    before, started = counter.received, time.perf_counter()
+    cpu_before, server_before = time.process_time(), server.cpu_seconds()
     await asyncio.sleep(duration)
-    after, cpu_after, ended = counter.received, time.process_time(), time.perf_counter()
+    after, ended = counter.received, time.perf_counter()
+    cpu_after, server_after = time.process_time(), server.cpu_seconds()
     counter.running = False
     elapsed = ended - started
     return {
@@ -218,6 +245,7 @@ async def measure(
         "messages": after - before,
         "seconds": round(elapsed, 3),
         "client_cpu": round((cpu_after - cpu_before) / elapsed, 3),
+        "server_cpu": round((server_after - server_before) / elapsed, 3),
     }
 
 
@@ -227,13 +255,14 @@ async def close_all(listeners: list[Any]) -> None:
     await asyncio.sleep(0.2)
 
 
-async def bench_echo(port: int, args: argparse.Namespace) -> dict[str, Any]:
+async def bench_echo(server: Server, args: argparse.Namespace) -> dict[str, Any]:
     counter = Counter()
     payload = b"x" * args.size
     factory = listener_class(counter, payload, echo=True)
-    listeners = await connect_all(f"ws://127.0.0.1:{port}/echo", [factory] * args.connections)
+    url = f"ws://127.0.0.1:{server.port}/echo"
+    listeners = await connect_all(url, [factory] * args.connections)
     try:
-        result = await measure(counter, listeners, args.warmup, args.duration)
+        result = await measure(server, counter, listeners, args.warmup, args.duration)
     finally:
         await close_all(listeners)
     if counter.wrong:
@@ -242,9 +271,9 @@ async def bench_echo(port: int, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-async def bench_broadcast(port: int, args: argparse.Namespace) -> dict[str, Any]:
+async def bench_broadcast(server: Server, args: argparse.Namespace) -> dict[str, Any]:
     counter = Counter()
-    url = f"ws://127.0.0.1:{port}/broadcast"
+    url = f"ws://127.0.0.1:{server.port}/broadcast"
     # Each publisher sends its own payload, so it recognises its own copy.
     publishers = [
         listener_class(counter, b"%03d" % i + b"y" * (args.size - 3))
@@ -254,7 +283,8 @@ async def bench_broadcast(port: int, args: argparse.Namespace) -> dict[str, Any]
     factories = publishers + [quiet] * (args.subscribers - args.publishers)
     listeners = await connect_all(url, factories)
     try:
-        result = await measure(counter, listeners[: args.publishers], args.warmup, args.duration)
+        senders = listeners[: args.publishers]
+        result = await measure(server, counter, senders, args.warmup, args.duration)
     finally:
         await close_all(listeners)
     result["subscribers"] = args.subscribers
@@ -268,6 +298,17 @@ BENCHES = {"echo": bench_echo, "broadcast": bench_broadcast}
 # ------------------------------------------------------------------------ report
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median value (the lower middle one of an even count), with
+    every run's value; the first error when no run succeeded."""
+    measured = sorted((r for r in runs if "value" in r), key=lambda r: r["value"])
+    if not measured:
+        return runs[0] if runs else {"error": "not run"}
+    middle = dict(measured[(len(measured) - 1) // 2])
+    middle["values"] = [round(r["value"]) for r in runs if "value" in r]
+    return middle
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
@@ -276,7 +317,7 @@ def format_table(results: dict[str, dict[str, dict[str, Any]]], servers: list[st
     def cell(result: dict[str, Any] | None) -> str:
         if not result or "value" not in result:
             return "failed"
-        return f"{result['value']:,.0f} ({result['client_cpu']:.0%})"
+        return f"{result['value']:,.0f} ({result['server_cpu']:.0%}/{result['client_cpu']:.0%})"
 
     def value(scenario: str, server: str) -> float | None:
         return results.get(scenario, {}).get(server, {}).get("value")
@@ -298,7 +339,7 @@ def format_table(results: dict[str, dict[str, dict[str, Any]]], servers: list[st
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
-    lines.append("(client CPU use in brackets; pyre = Pyre's ASGI, pyre-psgi its native PSGI)")
+    lines.append("(server/client CPU use in brackets; pyre: Pyre's ASGI, pyre-psgi: its PSGI)")
     return "\n".join(lines)
 
 
@@ -312,6 +353,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--subscribers", type=int, default=64, help="broadcast connections")
     parser.add_argument("--publishers", type=int, default=4, help="broadcast senders")
     parser.add_argument("--size", type=int, default=32, help="message size in bytes")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per server, median kept")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results")
@@ -320,8 +362,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     if set(args.servers) - set(SERVERS) or set(args.scenarios) - set(SCENARIOS):
         parser.error(f"servers from {SERVERS}, scenarios from {SCENARIOS}")
-    if not 1 <= args.publishers <= args.subscribers or args.size < 4:
-        parser.error("need 1 <= --publishers <= --subscribers and --size >= 4")
+    if not 1 <= args.publishers <= args.subscribers or args.size < 4 or args.repeat < 1:
+        parser.error("need 1 <= --publishers <= --subscribers, --size >= 4, --repeat >= 1")
     return args
 
 
@@ -340,22 +382,31 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         uvloop = None
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    results: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in args.scenarios}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        scenario: {name: [] for name in args.servers} for scenario in args.scenarios
+    }
     with tempfile.TemporaryDirectory(prefix="pyre-ws-bench-") as tmp:
-        for name in args.servers:
-            for scenario in args.scenarios:
-                print(f"{scenario}: {name}")
-                try:
-                    with running(name, args, Path(tmp)) as port:
-                        bench = BENCHES[scenario](port, args)
-                        result = uvloop.run(bench) if uvloop else asyncio.run(bench)
-                except (BenchError, OSError, RuntimeError, ValueError) as exc:
-                    message = f"{type(exc).__name__}: {exc}"
-                    print(f"  FAILED: {message}")
-                    results[scenario][name] = {"error": message}
-                    continue
-                results[scenario][name] = result
-                print(f"  {result['value']:,.0f} {UNITS[scenario]}  {json.dumps(result)}")
+        # The servers take turns within each repetition, so a busy moment of the
+        # machine hits them all alike; the median run is kept.
+        for repetition in range(1, args.repeat + 1):
+            for name in args.servers:
+                for scenario in args.scenarios:
+                    print(f"[{repetition}/{args.repeat}] {scenario}: {name}")
+                    try:
+                        with running(name, args, Path(tmp)) as server:
+                            bench = BENCHES[scenario](server, args)
+                            result = uvloop.run(bench) if uvloop else asyncio.run(bench)
+                    except (BenchError, OSError, RuntimeError, ValueError) as exc:
+                        message = f"{type(exc).__name__}: {exc}"
+                        print(f"  FAILED: {message}")
+                        runs[scenario][name].append({"error": message})
+                        continue
+                    runs[scenario][name].append(result)
+                    print(f"  {result['value']:,.0f} {UNITS[scenario]}  {json.dumps(result)}")
+    results = {
+        scenario: {name: median_run(by_server[name]) for name in args.servers}
+        for scenario, by_server in runs.items()
+    }
     table = format_table(results, args.servers)
     print()
     print(table)
@@ -373,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             d: version_of(d) for d in ("pyre-http", "uvicorn", "granian", "websockets", "picows")
         },
         "results": results,
+        "runs": runs,
         "table": table,
     }
     args.output.mkdir(parents=True, exist_ok=True)
