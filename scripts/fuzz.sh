@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs the pyre-h1 cargo-fuzz targets (crates/pyre-h1/fuzz) one after another.
+# Runs the cargo-fuzz targets one after another: pyre-h1's (crates/pyre-h1/fuzz)
+# and pyre-ws's (crates/pyre-ws/fuzz).
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 600)
-#        FUZZ_TARGETS="request_head chunked_body" scripts/fuzz.sh 60
+#        FUZZ_TARGETS="request_head ws_decoder" scripts/fuzz.sh 60
 #
 # Each target starts from its committed seeds (fuzz/seeds/<target>) and grows its
 # working corpus (fuzz/corpus/<target>, git-ignored). A crash leaves its input in
@@ -17,8 +18,20 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -eq 0 ]; then
 fi
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-fuzz_dir="$root/crates/pyre-h1/fuzz"
-targets="${FUZZ_TARGETS:-request_head chunked_body response_head}"
+# Each target and the crate whose fuzz/ directory holds it.
+declare -A crate_of=(
+    [request_head]=pyre-h1
+    [chunked_body]=pyre-h1
+    [response_head]=pyre-h1
+    [ws_decoder]=pyre-ws
+)
+targets="${FUZZ_TARGETS:-request_head chunked_body response_head ws_decoder}"
+for target in $targets; do
+    if [ -z "${crate_of[$target]:-}" ]; then
+        echo "unknown fuzz target: $target (known: ${!crate_of[*]})" >&2
+        exit 2
+    fi
+done
 export RUSTC_BOOTSTRAP=1
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -29,6 +42,7 @@ fi
 cd "$root"
 failed=()
 for target in $targets; do
+    fuzz_dir="$root/crates/${crate_of[$target]}/fuzz"
     mkdir -p "$fuzz_dir/corpus/$target"
     echo "==> fuzzing $target for ${seconds}s" >&2
     if ! cargo fuzz run "$target" --fuzz-dir "$fuzz_dir" \

@@ -469,12 +469,6 @@ fn inflate_error(error: InflateError) -> ProtocolError {
     }
 }
 
-/// Close codes a client may send (RFC 6455 section 7.4): the defined ones that are
-/// not reserved for local use, and the 3000-4999 range for libraries and apps.
-pub(crate) fn is_valid_close_code(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
-}
-
 /// A close frame's payload: empty, or a valid code and a UTF-8 reason.
 fn parse_close(payload: &[u8]) -> Result<Option<(u16, String)>, ProtocolError> {
     match payload {
@@ -482,7 +476,7 @@ fn parse_close(payload: &[u8]) -> Result<Option<(u16, String)>, ProtocolError> {
         [_] => Err(ProtocolError::protocol("close frame payload of 1 byte")),
         [high, low, reason @ ..] => {
             let code = u16::from_be_bytes([*high, *low]);
-            if !is_valid_close_code(code) {
+            if !close_code::is_valid(code) {
                 return Err(ProtocolError::protocol("invalid close code"));
             }
             let reason = std::str::from_utf8(reason)

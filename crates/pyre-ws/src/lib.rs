@@ -24,6 +24,8 @@
 //! # let _ = apply_mask;
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod handshake;
 
 mod decoder;
@@ -61,4 +63,13 @@ pub mod close_code {
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// The server met an unexpected condition (the application failed).
     pub const INTERNAL_ERROR: u16 = 1011;
+
+    /// True for the codes a close frame may carry (RFC 6455 section 7.4): the
+    /// defined ones not reserved for local use (1000-1003, 1007-1011) and the
+    /// ranges for libraries and applications (3000-4999). The decoder refuses a
+    /// client's close with any other code (1002); the server should only send
+    /// these too.
+    pub fn is_valid(code: u16) -> bool {
+        matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
+    }
 }
