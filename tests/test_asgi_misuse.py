@@ -1,13 +1,15 @@
 """Applications that misuse `send` get clear errors, and the server stays correct;
-WebSocket upgrade requests are served as plain HTTP until WebSocket support lands."""
+with `--ws none`, WebSocket upgrade requests are served as plain HTTP (WebSocket
+itself: tests/test_websocket_asgi.py)."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 
-from tests.support import ServerProcess
+from tests.support import ServerProcess, serve
 
 EXPECTED_ERRORS = 9
 
@@ -36,14 +38,17 @@ def test_malformed_messages_raise_clear_errors(probe: ServerProcess) -> None:
     ], errors
 
 
-def test_websocket_upgrade_is_served_as_plain_http(probe: ServerProcess) -> None:
+def test_websocket_upgrade_is_served_as_plain_http_with_ws_none(tmp_path: Path) -> None:
     headers = {
         "Connection": "Upgrade",
         "Upgrade": "websocket",
         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
         "Sec-WebSocket-Version": "13",
     }
-    with httpx.Client(base_url=probe.url) as client:
+    with (
+        serve("tests.apps.probe:app", "--ws", "none", tmp=tmp_path) as probe,
+        httpx.Client(base_url=probe.url) as client,
+    ):
         response = client.get("/scope", headers=headers)
         assert response.status_code == 200
         scope = response.json()

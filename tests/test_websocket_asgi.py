@@ -118,7 +118,9 @@ def open_raw(port: int, path: str = "/echo", extra: tuple[str, ...] = ()) -> soc
         assert byte, f"closed during the handshake: {head!r}"
         head += byte
     lines = head.decode("latin-1").split("\r\n")
-    fields = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)}
+    fields = {
+        k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)
+    }
     assert lines[0].split()[1] == "101", head
     assert fields["sec-websocket-accept"] == ACCEPT
     return sock
@@ -255,7 +257,7 @@ def test_upgrade_field_alone_is_plain_http(server: ServerProcess, request_bytes:
     HTTP/1.0; such requests are ordinary HTTP requests."""
     with connect(server.port) as sock:
         sock.sendall(request_bytes)
-        status, _, rest = read_head(sock)
+        status, _, _rest = read_head(sock)
     assert status == 200
     path = request_bytes.split(b" ")[1].decode()
     wait_for(lambda: f"http {path}" in server.calls())
@@ -293,13 +295,13 @@ def test_scope(server: ServerProcess) -> None:
 
 
 def test_close_before_accept_is_403(server: ServerProcess) -> None:
-    status, fields, body = exchange_upgrade(server.port, upgrade_request("/deny"))
+    status, fields, _body = exchange_upgrade(server.port, upgrade_request("/deny"))
     assert status == 403
     assert "sec-websocket-accept" not in fields
 
 
 def test_denial_response(server: ServerProcess) -> None:
-    status, fields, body = exchange_upgrade(server.port, upgrade_request("/deny-http"))
+    status, _fields, body = exchange_upgrade(server.port, upgrade_request("/deny-http"))
     assert status == 401
     assert body == b"go away"
 
@@ -399,7 +401,9 @@ def test_client_drop_reports_1006(server: ServerProcess) -> None:
     ],
     ids=["unmasked", "invalid-utf8", "interleaved-message", "long-control"],
 )
-def test_protocol_errors_close_with_their_code(server: ServerProcess, data: bytes, code: int) -> None:
+def test_protocol_errors_close_with_their_code(
+    server: ServerProcess, data: bytes, code: int
+) -> None:
     before = len(calls_with(server, f"disconnect {code}"))
     with open_raw(server.port) as sock:
         sock.sendall(data)
@@ -484,7 +488,7 @@ def test_reading_pauses_while_the_app_does_not_receive(server: ServerProcess) ->
 def test_ping_timeout_closes_a_silent_client(tuned: ServerProcess) -> None:
     with open_raw(tuned.port, "/idle") as sock:
         sock.settimeout(10)
-        fin, opcode, _ = read_frame(sock)
+        _fin, opcode, _ = read_frame(sock)
         assert opcode == PING
         assert read_close(sock)[0] == 1011
         assert closed_by_peer(sock)

@@ -18,8 +18,8 @@ from websockets.sync.client import connect as ws_connect
 from tests.support import ServerProcess, connect, serve, wait_for
 from tests.test_websocket_asgi import (
     CLOSE,
-    MiB,
     TEXT,
+    MiB,
     calls_with,
     closed_by_peer,
     exchange_upgrade,

@@ -74,7 +74,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         raise RuntimeError("refusing by raising")
     subprotocol = "chat" if "chat" in scope["subprotocols"] else None
     await send(
-        {"type": "websocket.accept", "subprotocol": subprotocol, "headers": [(b"x-accepted", b"yes")]}
+        {
+            "type": "websocket.accept",
+            "subprotocol": subprotocol,
+            "headers": [(b"x-accepted", b"yes")],
+        }
     )
     if path == "/scope":
         shown = {k: v for k, v in scope.items() if k not in ("state",)}

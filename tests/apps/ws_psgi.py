@@ -59,7 +59,9 @@ async def app(request: Any, responder: Any) -> None:
         try:
             while True:
                 message = await ws.receive()
-                await (ws.send_text(message) if isinstance(message, str) else ws.send_bytes(message))
+                await (
+                    ws.send_text(message) if isinstance(message, str) else ws.send_bytes(message)
+                )
         except WebSocketDisconnect as exc:
             record(f"disconnect {exc.code} {exc.reason}".rstrip())
             record(f"close_code {ws.close_code}")

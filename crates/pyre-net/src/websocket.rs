@@ -60,7 +60,9 @@ pub enum Closing {
     Open,
     /// The server sent its close frame; data from the client is discarded until
     /// its close frame comes, or until `deadline`.
-    ByServer { deadline: Instant },
+    ByServer {
+        deadline: Instant,
+    },
 }
 
 pub struct WsState {

@@ -804,7 +804,12 @@ impl Channel {
     #[pyo3(signature = (error = None))]
     fn finish(&mut self, py: Python<'_>, error: Option<&Bound<'_, PyAny>>) -> PyResult<Option<&'static str>> {
         let server_ref = self.server.clone_ref(py);
-        server_ref.borrow(py).core.borrow_mut().channels.remove(&self.key.to_u64());
+        server_ref
+            .borrow(py)
+            .core
+            .borrow_mut()
+            .channels
+            .remove(&self.key.to_u64());
         self.task = None;
         if self.ws.is_some() && self.state == SendState::Start {
             return self.ws_finish(py, error.is_some());

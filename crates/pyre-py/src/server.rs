@@ -197,7 +197,11 @@ impl Server {
                 ping_timeout: positive_duration(ws_ping_timeout)?,
             }),
             "none" => None,
-            other => return Err(PyValueError::new_err(format!("ws must be auto or none, got {other:?}"))),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "ws must be auto or none, got {other:?}"
+                )))
+            }
         };
         let mut config = ServerConfig {
             keep_alive_timeout: Duration::from_secs_f64(timeout_keep_alive),
@@ -678,9 +682,11 @@ impl Server {
 fn positive_duration(seconds: Option<f64>) -> PyResult<Option<Duration>> {
     match seconds {
         None => Ok(None),
-        Some(s) if s == 0.0 => Ok(None),
+        Some(0.0) => Ok(None),
         Some(s) if s > 0.0 && s.is_finite() => Ok(Some(Duration::from_secs_f64(s))),
-        Some(s) => Err(PyValueError::new_err(format!("a duration must be positive, got {s}"))),
+        Some(s) => Err(PyValueError::new_err(format!(
+            "a duration must be positive, got {s}"
+        ))),
     }
 }
 

@@ -38,7 +38,9 @@ impl Server {
         };
         let deflate = config.per_message_deflate;
         let conn = &mut self.conns[id];
-        let Some(head) = conn.head.as_ref() else { return true };
+        let Some(head) = conn.head.as_ref() else {
+            return true;
+        };
         let buf = &conn.read_buf;
         let fields = head.headers.iter().map(|f| (f.name.get(buf), f.value.get(buf)));
         if !is_websocket_request(fields.clone()) {
@@ -192,11 +194,17 @@ impl Server {
     pub(super) fn ws_start_close(&mut self, id: usize, code: u16, reason: &str) {
         let now = Instant::now();
         let conn = &mut self.conns[id];
-        let Protocol::WebSocket(ws) = &mut conn.protocol else { return };
+        let Protocol::WebSocket(ws) = &mut conn.protocol else {
+            return;
+        };
         if ws.closing != Closing::Open {
             return;
         }
-        ws.encoder.close(Some(code), reason, out_buf(&mut conn.write_buf, &mut conn.write_pos));
+        ws.encoder.close(
+            Some(code),
+            reason,
+            out_buf(&mut conn.write_buf, &mut conn.write_pos),
+        );
         ws.close_sent(now);
         conn.deadline = ws.next_deadline();
         self.flush(id);
@@ -231,9 +239,13 @@ impl Server {
         let high_water = self.config.read_high_water;
         let mut reads = 0;
         loop {
-            let Some(conn) = self.conns.get_mut(id) else { return };
+            let Some(conn) = self.conns.get_mut(id) else {
+                return;
+            };
             let key = key_of(id, conn);
-            let Protocol::WebSocket(ws) = &mut conn.protocol else { return };
+            let Protocol::WebSocket(ws) = &mut conn.protocol else {
+                return;
+            };
             let mut pong_or_close = false;
             let mut peer_close = None;
             while conn.body_pos < conn.read_buf.len() {
@@ -243,7 +255,11 @@ impl Server {
                         frame
                     }
                     Err(error) => {
-                        ws.encoder.close(Some(error.code), error.reason, out_buf(&mut conn.write_buf, &mut conn.write_pos));
+                        ws.encoder.close(
+                            Some(error.code),
+                            error.reason,
+                            out_buf(&mut conn.write_buf, &mut conn.write_pos),
+                        );
                         return self.ws_finish(id, error.code, error.reason.to_string());
                     }
                 };
@@ -253,7 +269,8 @@ impl Server {
                     Some(Frame::Text(text)) if open => ws.push(WsMessage::Text(text)),
                     Some(Frame::Binary(data)) if open => ws.push(WsMessage::Binary(data)),
                     Some(Frame::Ping(payload)) if open => {
-                        ws.encoder.pong(&payload, out_buf(&mut conn.write_buf, &mut conn.write_pos));
+                        ws.encoder
+                            .pong(&payload, out_buf(&mut conn.write_buf, &mut conn.write_pos));
                         pong_or_close = true;
                     }
                     Some(Frame::Pong(_)) => {
@@ -283,7 +300,8 @@ impl Server {
                     } else {
                         code
                     };
-                    ws.encoder.close(Some(echo), "", out_buf(&mut conn.write_buf, &mut conn.write_pos));
+                    ws.encoder
+                        .close(Some(echo), "", out_buf(&mut conn.write_buf, &mut conn.write_pos));
                 }
                 return self.ws_finish(id, code, reason);
             }
@@ -291,7 +309,9 @@ impl Server {
                 return;
             }
             let conn = &self.conns[id];
-            let Protocol::WebSocket(ws) = &conn.protocol else { return };
+            let Protocol::WebSocket(ws) = &conn.protocol else {
+                return;
+            };
             if !conn.read_paused || conn.read_closed || ws.inbox_bytes > high_water {
                 return;
             }
@@ -316,7 +336,9 @@ impl Server {
     fn ws_finish(&mut self, id: usize, code: u16, reason: String) {
         let conn = &mut self.conns[id];
         let protocol = std::mem::replace(&mut conn.protocol, Protocol::Http1);
-        let Protocol::WebSocket(mut ws) = protocol else { return };
+        let Protocol::WebSocket(mut ws) = protocol else {
+            return;
+        };
         self.in_flight -= 1;
         let closed = WsClosed {
             code,
@@ -339,7 +361,9 @@ impl Server {
         let now = self.now;
         let config = self.config.websocket.clone().unwrap_or_default();
         let conn = &mut self.conns[id];
-        let Protocol::WebSocket(ws) = &mut conn.protocol else { return };
+        let Protocol::WebSocket(ws) = &mut conn.protocol else {
+            return;
+        };
         match ws.closing {
             Closing::ByServer { deadline } if deadline <= now => return self.close(id),
             Closing::ByServer { .. } => return,
@@ -352,7 +376,8 @@ impl Server {
             return self.ws_finish(id, close_code::INTERNAL_ERROR, reason.to_string());
         }
         if ws.ping_due.is_some_and(|due| due <= now) {
-            ws.encoder.ping(b"pyre", out_buf(&mut conn.write_buf, &mut conn.write_pos));
+            ws.encoder
+                .ping(b"pyre", out_buf(&mut conn.write_buf, &mut conn.write_pos));
             ws.ping_due = config.ping_interval.map(|interval| now + interval);
             if ws.pong_due.is_none() {
                 ws.pong_due = config.ping_timeout.map(|timeout| now + timeout);

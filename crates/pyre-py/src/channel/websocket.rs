@@ -227,9 +227,9 @@ impl Channel {
             ("websocket.http.response.body", WsPhase::Handshake) => {
                 self.send_http(py, "http.response.body", message)
             }
-            ("websocket.http.response.start" | "websocket.http.response.body", _) => Err(PyRuntimeError::new_err(
-                format!("unexpected '{kind}': the WebSocket was already accepted"),
-            )),
+            ("websocket.http.response.start" | "websocket.http.response.body", _) => Err(
+                PyRuntimeError::new_err(format!("unexpected '{kind}': the WebSocket was already accepted")),
+            ),
             ("websocket.accept", WsPhase::Handshake) if !answered => {
                 let subprotocol = optional_str(message, intern!(py, "subprotocol"), "subprotocol")?;
                 let mut fields = Vec::new();
@@ -303,7 +303,12 @@ impl Channel {
         }
     }
 
-    fn ws_accept(&mut self, py: Python<'_>, subprotocol: Option<String>, fields: &[(Vec<u8>, Vec<u8>)]) -> PyResult<()> {
+    fn ws_accept(
+        &mut self,
+        py: Python<'_>,
+        subprotocol: Option<String>,
+        fields: &[(Vec<u8>, Vec<u8>)],
+    ) -> PyResult<()> {
         if self.disconnected {
             return Err(self.ws_closed_error(py));
         }
@@ -316,12 +321,11 @@ impl Channel {
         }
         let pairs: Vec<(&[u8], &[u8])> = fields.iter().map(|(n, v)| (n.as_slice(), v.as_slice())).collect();
         let server = self.server.clone_ref(py);
-        let accepted = server
-            .borrow(py)
-            .core
-            .borrow_mut()
-            .net
-            .accept_websocket(self.key, subprotocol.as_deref(), &pairs);
+        let accepted = server.borrow(py).core.borrow_mut().net.accept_websocket(
+            self.key,
+            subprotocol.as_deref(),
+            &pairs,
+        );
         match accepted {
             Ok(()) => {
                 let ws = self.side()?;
@@ -331,9 +335,9 @@ impl Channel {
                 // The 101's access log line, and events the switch queued.
                 server.borrow(py).after_response(py, &server)
             }
-            Err(SendError::InvalidHead(message)) => {
-                Err(PyValueError::new_err(format!("invalid WebSocket accept: {message}")))
-            }
+            Err(SendError::InvalidHead(message)) => Err(PyValueError::new_err(format!(
+                "invalid WebSocket accept: {message}"
+            ))),
             Err(SendError::Protocol(message)) => Err(ProtocolError::new_err(message)),
             Err(SendError::Disconnected) => Err(self.ws_closed_error(py)),
         }
@@ -352,7 +356,12 @@ impl Channel {
 
     fn ws_close(&mut self, py: Python<'_>, code: u16, reason: &str) -> PyResult<()> {
         let server = self.server.clone_ref(py);
-        let closed = server.borrow(py).core.borrow_mut().net.ws_close(self.key, code, reason);
+        let closed = server
+            .borrow(py)
+            .core
+            .borrow_mut()
+            .net
+            .ws_close(self.key, code, reason);
         server.borrow(py).schedule_drain(py, &server)?;
         let ws = self.side()?;
         if ws.phase == WsPhase::Open {
@@ -440,7 +449,11 @@ fn asgi_message<'py>(py: Python<'py>, next: Next) -> PyResult<Bound<'py, PyAny>>
 }
 
 /// An optional str item of an ASGI message (absent or None: `None`).
-fn optional_str(message: &Bound<'_, PyDict>, key: &Bound<'_, PyString>, name: &str) -> PyResult<Option<String>> {
+fn optional_str(
+    message: &Bound<'_, PyDict>,
+    key: &Bound<'_, PyString>,
+    name: &str,
+) -> PyResult<Option<String>> {
     match message.get_item(key)? {
         Some(value) if !value.is_none() => value
             .extract::<String>()
@@ -501,7 +514,8 @@ impl Channel {
                 channel: channel.clone().unbind(),
             },
         )?;
-        this.ready(py, socket.into_bound(py).into_any()).map(Bound::unbind)
+        this.ready(py, socket.into_bound(py).into_any())
+            .map(Bound::unbind)
     }
 }
 
