@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--servers", default="pyre-asgi,pyre-psgi", help=", ".join(SERVERS))
     parser.add_argument("--cases", default="1-7,9,10,12,13", help='e.g. "1-7,10"')
-    parser.add_argument("--parallelism", type=int, default=2)
+    parser.add_argument("--parallelism", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per server")
     parser.add_argument("--reports", default=str(ROOT / "reports" / "autobahn"))
     args = parser.parse_args(argv)
