@@ -235,19 +235,22 @@ impl Decoder {
         }
     }
 
+    /// How many header bytes the current header has: 2 until its second byte
+    /// is known, then its full length.
+    fn header_wanted(&self) -> usize {
+        if self.header_len < 2 {
+            2
+        } else {
+            frame::header_len(self.header[1])
+        }
+    }
+
     /// Copies header bytes from `input` until the header is complete (or `input`
     /// ends); returns how many it took.
     fn fill_header(&mut self, input: &[u8]) -> usize {
         let mut taken = 0;
-        let needed = |header: &[u8; MAX_HEADER_LEN], len: usize| {
-            if len < 2 {
-                2
-            } else {
-                frame::header_len(header[1])
-            }
-        };
         loop {
-            let want = needed(&self.header, self.header_len);
+            let want = self.header_wanted();
             if self.header_len >= want || taken == input.len() {
                 return taken;
             }
@@ -260,7 +263,7 @@ impl Decoder {
 
     /// The parsed header once all of it is in, resetting the header buffer.
     fn take_header(&mut self) -> Result<Option<FrameHeader>, ProtocolError> {
-        if self.header_len < 2 || self.header_len < frame::header_len(self.header[1]) {
+        if self.header_len < self.header_wanted() {
             return Ok(None);
         }
         self.header_len = 0;
@@ -397,7 +400,9 @@ impl Decoder {
             Opcode::Pong => Ok(Some(Event::Pong(std::mem::take(&mut self.control)))),
             Opcode::Close => {
                 let close = parse_close(&self.control)?;
+                // Nothing more is read: free the buffers.
                 self.control = Vec::new();
+                self.message = None;
                 self.state = State::Done(None);
                 Ok(Some(Event::Close(close)))
             }

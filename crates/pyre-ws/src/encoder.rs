@@ -32,7 +32,10 @@ pub struct Encoder {
 
 /// The compressing side of permessage-deflate.
 struct Deflater {
-    compress: Compress,
+    /// Created with the first compressed message: its state (a few hundred KiB
+    /// with a 15-bit window) is only paid for by connections that use it.
+    compress: Option<Compress>,
+    window_bits: u8,
     /// `server_no_context_takeover`: reset before every message.
     reset_per_message: bool,
     /// The compressed payload, reused between messages.
@@ -49,11 +52,8 @@ impl Encoder {
         let deflate = deflate
             .filter(|p| p.server_max_window_bits >= 9)
             .map(|params| Deflater {
-                compress: Compress::new_with_window_bits(
-                    Compression::new(COMPRESSION_LEVEL),
-                    false,
-                    params.server_max_window_bits.min(15),
-                ),
+                compress: None,
+                window_bits: params.server_max_window_bits.min(15),
                 reset_per_message: params.server_no_context_takeover,
                 scratch: Vec::new(),
             });
@@ -129,19 +129,23 @@ fn control(opcode: Opcode, payload: &[u8], out: &mut Vec<u8>) {
 impl Deflater {
     /// The compressed form of one whole message (sync-flushed, tail stripped).
     fn compress_message(&mut self, mut payload: &[u8]) -> &[u8] {
+        let window_bits = self.window_bits;
+        let compress = self.compress.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::new(COMPRESSION_LEVEL), false, window_bits)
+        });
         if self.reset_per_message {
-            self.compress.reset();
+            compress.reset();
         }
         self.scratch.clear();
         // A sync flush of incompressible data costs at most a few bytes per 16 KiB
         // block; reserving that much usually makes one call enough.
         self.scratch.reserve(payload.len() + payload.len() / 1024 + 64);
         loop {
-            let before = self.compress.total_in();
-            self.compress
+            let before = compress.total_in();
+            compress
                 .compress_vec(payload, &mut self.scratch, FlushCompress::Sync)
                 .expect("deflate with valid parameters does not fail");
-            payload = &payload[(self.compress.total_in() - before) as usize..];
+            payload = &payload[(compress.total_in() - before) as usize..];
             // Done when all input is in and the flush did not run out of room (with
             // the output full, zlib may still hold some of the flush; called again
             // after a complete flush, it adds nothing).
@@ -150,8 +154,16 @@ impl Deflater {
             }
             self.scratch.reserve(self.scratch.len().max(1024));
         }
+        if self.scratch.is_empty() {
+            // zlib does not repeat a sync flush with no input since the last one
+            // (only an empty message, which MIN_COMPRESS_LEN keeps from coming
+            // here): it is an empty stored block, 0x00 once the tail is stripped
+            // (RFC 7692 section 7.2.3.6).
+            self.scratch.push(0x00);
+            return &self.scratch;
+        }
         debug_assert!(self.scratch.ends_with(&SYNC_TAIL));
-        let len = self.scratch.len().saturating_sub(SYNC_TAIL.len());
+        let len = self.scratch.len() - SYNC_TAIL.len();
         &self.scratch[..len]
     }
 }

@@ -21,9 +21,14 @@ use flate2::{Decompress, FlushDecompress, Status};
 /// The four bytes a sync flush ends with, stripped by the sender.
 pub(crate) const SYNC_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
-/// The least extra room given to the output at a time (then it doubles with the
-/// message, so a large message costs few reallocations).
-const MIN_ROOM: usize = 16 * 1024;
+/// The least extra room given to the output at a time. The first room is a
+/// guess from the compressed size (text typically inflates 3 to 10 times), then it
+/// doubles with the message, so a large message costs few reallocations and a
+/// small one does not hold a large buffer.
+const MIN_ROOM: usize = 256;
+
+/// The first guess of the inflated size, per compressed byte.
+const EXPECTED_RATIO: usize = 4;
 
 /// Why inflating failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +78,8 @@ impl Inflater {
                 return Err(InflateError::TooBig);
             }
             if out.capacity() == out.len() {
-                out.reserve_exact(out.len().max(MIN_ROOM).min(allowed));
+                let guess = out.len().max(input.len().saturating_mul(EXPECTED_RATIO));
+                out.reserve_exact(guess.max(MIN_ROOM).min(allowed));
             }
             let room = out.capacity() - out.len();
             let (in_before, out_before) = (self.inner.total_in(), self.inner.total_out());

@@ -465,6 +465,23 @@ fn rfc7692_uncompressed_block_and_bfinal() {
 }
 
 #[test]
+fn rfc7692_empty_message() {
+    // Section 7.2.3.6: an empty message compresses to 0x00. Between two messages
+    // sharing a window it must leave the window intact.
+    let second = [0xf2, 0x00, 0x11, 0x00, 0x00];
+    let input = cat(&[
+        frame(true, true, TEXT, &HELLO_DEFLATED),
+        frame(true, true, TEXT, &[0x00]),
+        frame(true, true, TEXT, &second),
+    ]);
+    let (events, error) = decode_all(&mut deflate_decoder(false), &input);
+    assert_eq!(
+        (events, error),
+        (vec![text("Hello"), text(""), text("Hello")], None)
+    );
+}
+
+#[test]
 fn uncompressed_messages_with_deflate_negotiated() {
     let input = cat(&[
         fin(TEXT, b"plain"),

@@ -206,3 +206,11 @@ fn close_reason_is_cut_at_a_character_boundary() {
     encoder.close(Some(1000), &"x".repeat(200), &mut out);
     assert_eq!(out[1], 125);
 }
+
+#[test]
+fn codec_state_can_move_between_threads() {
+    fn send<T: Send + 'static>() {}
+    send::<Decoder>();
+    send::<Encoder>();
+    send::<pyre_ws::Handshake>();
+}

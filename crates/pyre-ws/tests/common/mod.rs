@@ -91,6 +91,12 @@ impl ClientDeflate {
             }
             out.reserve(out.len().max(64));
         }
+        if out.is_empty() {
+            // zlib does not repeat a sync flush with no input since the last one:
+            // an empty message is then an empty stored block, 0x00 once the tail
+            // is stripped (RFC 7692 section 7.2.3.6).
+            return vec![0x00];
+        }
         assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
         out.truncate(out.len() - 4);
         out
