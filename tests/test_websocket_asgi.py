@@ -49,9 +49,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """Small limits: 1 KiB messages, pings every second answered within a second,
-    no compression."""
+    no compression, and one-second HTTP timeouts (which must not touch a WebSocket)."""
     args = ("--ws-max-size", "1024", "--ws-ping-interval", "1", "--ws-ping-timeout", "1")
-    args += ("--no-ws-per-message-deflate", *QUICK_STOP)
+    args += ("--no-ws-per-message-deflate", "--timeout-keep-alive", "1", "--timeout-header", "1")
+    args += QUICK_STOP
     with serve(APP, *args, tmp=tmp_path_factory.mktemp("ws-tuned")) as process:
         yield process
 
@@ -107,9 +108,18 @@ def exchange_upgrade(port: int, request: bytes) -> tuple[int, dict[str, str], by
         return status, fields, rest
 
 
-def open_raw(port: int, path: str = "/echo", extra: tuple[str, ...] = ()) -> socket.socket:
-    """A socket past a successful handshake (no extension negotiated)."""
-    sock = connect(port)
+def open_raw(
+    port: int, path: str = "/echo", extra: tuple[str, ...] = (), rcvbuf: int | None = None
+) -> socket.socket:
+    """A socket past a successful handshake (no extension negotiated); ``rcvbuf``
+    shrinks its receive buffer (set before connecting, so the window stays small)."""
+    if rcvbuf is None:
+        sock = connect(port)
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.settimeout(5)
+        sock.connect(("127.0.0.1", port))
     sock.sendall(upgrade_request(path, extra=extra))
     # Byte by byte, so that no frame sent right behind the head is read with it.
     head = b""
@@ -294,8 +304,9 @@ def test_scope(server: ServerProcess) -> None:
 # -- denial --------------------------------------------------------------------------
 
 
-def test_close_before_accept_is_403(server: ServerProcess) -> None:
-    status, fields, _body = exchange_upgrade(server.port, upgrade_request("/deny"))
+@pytest.mark.parametrize("path", ["/deny", "/ignore"])
+def test_close_before_accept_or_no_answer_is_403(server: ServerProcess, path: str) -> None:
+    status, fields, _body = exchange_upgrade(server.port, upgrade_request(path))
     assert status == 403
     assert "sec-websocket-accept" not in fields
 
@@ -377,6 +388,7 @@ def test_misuse_raises(server: ServerProcess) -> None:
         assert ws.recv(timeout=5) == "checked"
     assert "misuse ValueError" in server.calls()
     assert "misuse RuntimeError" in server.calls()
+    assert "misuse close code: 1006 is not a WebSocket close code" in " ".join(server.calls())
 
 
 def test_client_drop_reports_1006(server: ServerProcess) -> None:
@@ -480,6 +492,27 @@ def test_reading_pauses_while_the_app_does_not_receive(server: ServerProcess) ->
         written, stalled = send_until_blocked(sock, message, 256 * MiB, seconds=20)
         assert stalled, f"the server kept reading ({written} bytes)"
         assert written < 64 * MiB
+
+
+def test_pings_from_a_client_that_does_not_read_do_not_pile_up(server: ServerProcess) -> None:
+    """Pongs stop once the out-buffer is above the high-water mark (RFC 6455 allows
+    answering only the latest ping), so unread pongs cannot grow the server's memory."""
+    pings = 100_000
+    with open_raw(server.port, rcvbuf=16384) as sock:
+        ping = frame(PING, b"p" * 125)
+        sock.sendall(ping * pings)
+        # The connection still works: the echo comes after whatever pongs were sent.
+        sock.sendall(frame(TEXT, b"after the pings"))
+        pongs = 0
+        sock.settimeout(10)
+        while True:
+            _, opcode, payload = read_frame(sock)
+            if opcode == TEXT:
+                assert payload == b"after the pings"
+                break
+            assert opcode == PONG
+            pongs += 1
+    assert 0 < pongs < pings
 
 
 # -- lifecycle -----------------------------------------------------------------------

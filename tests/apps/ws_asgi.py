@@ -9,15 +9,16 @@ ran and what it saw. Routes (by path):
     /scope          accept, send the scope as JSON
     /deny           websocket.close before accept (403)
     /deny-http      websocket.http.response.start 401 + body (a denial response)
+    /ignore         return without accepting (403)
     /close          accept, send "bye", close with 4001 "done", then receive
     /return         accept and return (close 1000)
     /raise-before   raise before accepting (500)
     /raise-after    accept, then raise (close 1011)
     /flood          accept, send 64 KiB binary messages (``?mib=N``, default 64 MiB),
                     recording the bytes sent after each send
-    /idle           accept and wait for the disconnect without ever receiving
-                    messages (until a "go" query message... never)
-    /wait           accept, receive until the disconnect
+    /idle           accept, then sleep without ever receiving (cancelled at shutdown)
+    /misuse         accept, try a send with both bytes and text, a second accept and
+                    a close with the reserved code 1006 (recording the errors), then echo
 Plain HTTP requests get 200 "plain http".
 """
 
@@ -70,6 +71,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send(start)
         await send({"type": "websocket.http.response.body", "body": b"go away"})
         return
+    if path == "/ignore":
+        return
     if path == "/raise-before":
         raise RuntimeError("refusing by raising")
     subprotocol = "chat" if "chat" in scope["subprotocols"] else None
@@ -121,6 +124,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send({"type": "websocket.accept"})
         except RuntimeError as exc:
             record(f"misuse {type(exc).__name__}")
+        try:
+            await send({"type": "websocket.close", "code": 1006})
+        except ValueError as exc:
+            record(f"misuse close code: {exc}")
         await send({"type": "websocket.send", "text": "checked"})
     await _echo(receive, send)
 

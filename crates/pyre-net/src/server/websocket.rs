@@ -237,6 +237,7 @@ impl Server {
     /// turn, then the connection waits for its next turn in `again`).
     fn ws_feed(&mut self, id: usize) {
         let high_water = self.config.read_high_water;
+        let write_high_water = self.config.write_high_water;
         let mut reads = 0;
         loop {
             let Some(conn) = self.conns.get_mut(id) else {
@@ -268,10 +269,15 @@ impl Server {
                     None => break,
                     Some(Frame::Text(text)) if open => ws.push(WsMessage::Text(text)),
                     Some(Frame::Binary(data)) if open => ws.push(WsMessage::Binary(data)),
+                    // A client that pings without reading the pongs must not grow
+                    // the out-buffer: above the high-water mark pings go unanswered
+                    // (RFC 6455 section 5.5.3 allows answering only the latest).
                     Some(Frame::Ping(payload)) if open => {
-                        ws.encoder
-                            .pong(&payload, out_buf(&mut conn.write_buf, &mut conn.write_pos));
-                        pong_or_close = true;
+                        if conn.write_buf.len() - conn.write_pos <= write_high_water {
+                            let out = out_buf(&mut conn.write_buf, &mut conn.write_pos);
+                            ws.encoder.pong(&payload, out);
+                            pong_or_close = true;
+                        }
                     }
                     Some(Frame::Pong(_)) => {
                         ws.pong_due = None;

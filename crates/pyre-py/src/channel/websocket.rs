@@ -332,6 +332,8 @@ impl Channel {
                 ws.phase = WsPhase::Open;
                 ws.connect_delivered = true;
                 ws.subprotocol = subprotocol;
+                // A receive already waiting gets frames that came with the head.
+                self.ws_settle(py)?;
                 // The 101's access log line, and events the switch queued.
                 server.borrow(py).after_response(py, &server)
             }
@@ -475,11 +477,11 @@ fn close_args(py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<(u16, Str
     Ok((check_close_code(code)?, reason))
 }
 
-/// A close code an endpoint may send (RFC 6455 section 7.4): 1000-1003, 1007-1014,
-/// or 3000-4999 (registered and private use).
+/// A close code the server may send: the ones pyre-ws accepts from clients too
+/// (1000-1003, 1007-1011, 3000-4999; RFC 6455 section 7.4).
 fn check_close_code(code: i64) -> PyResult<u16> {
-    match code {
-        1000..=1003 | 1007..=1014 | 3000..=4999 => Ok(code as u16),
+    match u16::try_from(code) {
+        Ok(code) if pyre_net::ws::close_code::is_valid(code) => Ok(code),
         _ => Err(PyValueError::new_err(format!(
             "{code} is not a WebSocket close code an application may send"
         ))),
