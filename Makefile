@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.requirements-installed
 # Python files outside the package and tests, linted too (the folders may hold none yet).
 PY_EXTRA := $(wildcard benchmarks/*.py benchmarks/*/*.py examples/*.py examples/*/*.py)
 
-.PHONY: test test-deps serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz bench bench-stream bench-balance bench-client bench-codec attack soak clean
+.PHONY: test test-deps serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz autobahn bench bench-stream bench-balance bench-client bench-codec bench-ws attack soak clean
 
 test: build rust-test py-test lint
 	@echo "make test: all Rust and Python tests and checks passed"
@@ -71,6 +71,13 @@ FUZZ_SECONDS ?= 600
 fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
+# The Autobahn|Testsuite WebSocket cases 1-7, 9, 10, 12 and 13 (kosoku) against Pyre's
+# echo apps (ASGI and PSGI), with a summary table; reports in reports/autobahn/.
+# `make test` runs cases 1-7 and 10 (tests/test_autobahn.py). Not part of `make test`.
+AUTOBAHN_ARGS ?=
+autobahn: build
+	$(BIN)/python -m tests.autobahn $(AUTOBAHN_ARGS)
+
 # Side-by-side HTTP benchmark against uvicorn and granian (own venv, wrk, pinned
 # CPUs); see benchmarks/README.md. Not part of `make test`.
 bench:
@@ -90,6 +97,11 @@ bench-balance:
 # keep-alive connections, a 1 GiB download, RSS under a slow consumer).
 bench-client:
 	scripts/bench.sh --client
+
+# WebSockets: echo round trips over 64 connections and a broadcast to N clients, on
+# Pyre, uvicorn and granian (benchmarks/websocket.py, own venv, pinned CPUs).
+bench-ws:
+	scripts/bench.sh --websocket
 
 # Codec micro-benchmarks (criterion): validated parse vs bare httparse, chunked.
 bench-codec:

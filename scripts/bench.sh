@@ -9,6 +9,8 @@
 #        workers, shared listener vs SO_REUSEPORT, benchmarks/balance.py)
 #        scripts/bench.sh --client [client.py options]   (make bench-client: the
 #        client benchmark, benchmarks/client.py, against nginx)
+#        scripts/bench.sh --websocket [websocket.py options]   (make bench-ws: the
+#        WebSocket benchmark, benchmarks/websocket.py)
 #
 # 1. installs wrk (or, with --stream, nginx-light and curl) if missing (apt-get, as
 #    root directly, else through sudo);
@@ -52,6 +54,10 @@ elif [ "${1:-}" = "--client" ]; then
     shift
     script=benchmarks/client.py
     tools=(nginx taskset)
+elif [ "${1:-}" = "--websocket" ]; then
+    shift
+    script=benchmarks/websocket.py
+    tools=(taskset)
 fi
 
 for tool in "${tools[@]}"; do

@@ -1,8 +1,9 @@
 """``pyre.framework``: a small, object-oriented web framework on Pyre's core.
 
-Endpoints live on :class:`Blueprint` classes that keep a reference to the app; the
-route table is a Rust trie; the app speaks PSGI on Pyre (automatically) and ASGI
-anywhere else (uvicorn, granian). See docs/framework.md.
+Endpoints (``@endpoint`` for HTTP, ``@websocket`` for WebSockets) live on
+:class:`Blueprint` classes that keep a reference to the app; the route table is a
+Rust trie; the app speaks PSGI on Pyre (automatically) and ASGI anywhere else
+(uvicorn, granian). See docs/framework.md and docs/websocket.md.
 
     from pyre import framework
     from pyre.framework import App, Request, responses
@@ -32,8 +33,9 @@ from pyre.framework.extensions import (
     NoEntryPointError,
 )
 from pyre.framework.request import Request
-from pyre.framework.routing import Blueprint, endpoint
+from pyre.framework.routing import Blueprint, endpoint, websocket
 from pyre.framework.sessions import MemoryStore, Session, SessionStore
+from pyre.framework.ws import WebSocket, WebSocketDisconnect, WebSocketState
 
 __all__ = [
     "App",
@@ -49,6 +51,10 @@ __all__ = [
     "Request",
     "Session",
     "SessionStore",
+    "WebSocket",
+    "WebSocketDisconnect",
+    "WebSocketState",
     "endpoint",
     "responses",
+    "websocket",
 ]

@@ -9,6 +9,15 @@ request goes through the global middleware, then is matched (404, or 405 with
 handler, whose return value becomes a response. An exception anywhere becomes a
 response at the layer that raised it: an exception handler registered for its type,
 an ``HTTPException``'s status, or 500 (with the traceback only in debug mode).
+
+A WebSocket (PSGI ``request.websocket``, or an ASGI scope of type ``"websocket"``)
+takes its own path: it is matched under the pseudo-method ``WEBSOCKET`` (no route
+denies it with 404), goes through the WebSocket middleware only (global, then the
+blueprint's, then the endpoint's; HTTP middleware never sees it), and the endpoint
+drives the connection itself (``pyre.framework.ws``). What the endpoint leaves
+undone is finished here: not accepted is a 403, accepted and not closed is closed
+with 1000, an exception is a 500 (an ``HTTPException``: its status) before the
+handshake and a close with 1011 after it.
 """
 
 from __future__ import annotations
@@ -48,18 +57,28 @@ from pyre.framework.responses import (
     to_response,
 )
 from pyre.framework.routing import (
+    WEBSOCKET,
     Blueprint,
     Endpoint,
     Middleware,
+    WebSocketMiddleware,
     build_endpoint,
     fill_template,
     route_key,
 )
 from pyre.framework.sessions import SessionMiddleware, SessionStore
+from pyre.framework.ws import (
+    AsgiWebSocketSource,
+    PsgiWebSocketSource,
+    WebSocket,
+    WebSocketDisconnect,
+    WebSocketState,
+)
 
 logger = logging.getLogger("pyre.error")
 
 Handler = Callable[[Request], Awaitable[Response]]
+WebSocketHandler = Callable[[WebSocket], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,7 @@ class App:
         self.state = SimpleNamespace()
         self._blueprints: list[tuple[Blueprint, str]] = []
         self._middleware: list[Middleware] = []
+        self._websocket_middleware: list[WebSocketMiddleware] = []
         self._exception_handlers: dict[type[BaseException], Callable[..., Any]] = {}
         self._converters: dict[str, Callable[[str], Any]] = {}
         self._startup: list[Callable[[], Any]] = []
@@ -103,6 +123,7 @@ class App:
         self._asgi_stack: Any = None
         self._table = self._build(self._blueprints, self._converters)
         self._entry: Handler = self._compose(self._middleware, self._route)
+        self._websocket_entry = self._chain(self._websocket_middleware, self._route_websocket)
 
     # -- building ---------------------------------------------------------------------
 
@@ -152,6 +173,14 @@ class App:
         first added is the outermost."""
         self._middleware.append(middleware)
         self._entry = self._compose(self._middleware, self._route)
+
+    def add_websocket_middleware(self, middleware: WebSocketMiddleware) -> None:
+        """A global WebSocket middleware, ``async def mw(ws, call_next) -> None``: it
+        may deny (``await ws.deny(403)`` or raise ``HTTPException``) or set
+        ``ws.state`` before ``await call_next(ws)``; the first added is the
+        outermost. HTTP middleware never wraps WebSocket endpoints."""
+        self._websocket_middleware.append(middleware)
+        self._websocket_entry = self._chain(self._websocket_middleware, self._route_websocket)
 
     def enable_sessions(
         self,
@@ -242,7 +271,10 @@ class App:
                     raise RegistrationError(
                         f"endpoint {endpoint.name} ({endpoint.template}): the name is taken"
                     )
-                endpoint.call = self._compose(endpoint.middleware, self._invoker(endpoint))
+                if endpoint.websocket:
+                    endpoint.call = self._chain(endpoint.middleware, endpoint.invoke)
+                else:
+                    endpoint.call = self._compose(endpoint.middleware, self._invoker(endpoint))
                 names[endpoint.name] = endpoint
                 endpoints.append(endpoint)
         router = Router(
@@ -268,6 +300,24 @@ class App:
         handler = inner
         for mw in reversed(middleware):
             handler = self._layer(mw, handler)
+        return handler
+
+    @staticmethod
+    def _chain(
+        middleware: list[WebSocketMiddleware] | tuple[WebSocketMiddleware, ...],
+        inner: WebSocketHandler,
+    ) -> WebSocketHandler:
+        """Wraps a WebSocket handler in WebSocket middleware, the first outermost."""
+        handler = inner
+        for mw in reversed(middleware):
+
+            def layer(mw: WebSocketMiddleware, call_next: WebSocketHandler) -> WebSocketHandler:
+                async def run(ws: WebSocket) -> None:
+                    await mw(ws, call_next)
+
+                return run
+
+            handler = layer(mw, handler)
         return handler
 
     def _layer(self, mw: Middleware, call_next: Handler) -> Handler:
@@ -359,6 +409,7 @@ class App:
             self._exception_handlers,
             self._startup,
             self._shutdown,
+            self._websocket_middleware,
         ).copy()
 
     def _apply(self, registry: Registry) -> None:
@@ -370,8 +421,10 @@ class App:
         self._exception_handlers = dict(registry.exception_handlers)
         self._startup = list(registry.startup)
         self._shutdown = list(registry.shutdown)
+        self._websocket_middleware = list(registry.websocket_middleware)
         self._table = table
         self._entry = self._compose(self._middleware, self._route)
+        self._websocket_entry = self._chain(self._websocket_middleware, self._route_websocket)
 
     async def _start(self) -> None:
         if self._lifespan is not None:
@@ -402,12 +455,52 @@ class App:
             return await self._not_found(request, table)
         endpoint_id, params = match
         if endpoint_id is None:
-            allow = ", ".join(params)
+            allowed = [m for m in params if m != WEBSOCKET]
+            if not allowed:
+                # Only a WebSocket endpoint serves this path.
+                upgrade = {"Upgrade": "websocket", "Connection": "Upgrade"}
+                return await self._handle_exception(request, HTTPException(426, headers=upgrade))
             return await self._handle_exception(
-                request, HTTPException(405, headers={"Allow": allow})
+                request, HTTPException(405, headers={"Allow": ", ".join(allowed)})
             )
         request.path_params = params
         return await table.endpoints[endpoint_id].call(request)
+
+    async def _serve_websocket(self, source: Any) -> None:
+        """One WebSocket connection, from the upgrade request to the close (see the
+        module docstring for what is finished here)."""
+        ws = WebSocket(source, self, {})
+        ws._table = self._table  # type: ignore[attr-defined]
+        try:
+            for mw in self._middleware:
+                if isinstance(mw, SessionMiddleware):
+                    ws.session = await mw.load(ws)  # type: ignore[attr-defined]
+            await self._websocket_entry(ws)
+        except WebSocketDisconnect:
+            return
+        except Exception as exc:
+            if ws.connection_state is WebSocketState.CONNECTING:
+                if not isinstance(exc, HTTPException):
+                    logger.error("Exception in WebSocket handler for %s", ws.path, exc_info=exc)
+                    exc = HTTPException(500)
+                await ws.deny(exc.status, exc.detail, exc.headers)
+            elif ws.connection_state is WebSocketState.CONNECTED:
+                logger.error("Exception in WebSocket handler for %s", ws.path, exc_info=exc)
+                await ws.close(1011, "internal error")
+            return
+        if ws.connection_state is WebSocketState.CONNECTING:
+            await ws.deny(403)
+        elif ws.connection_state is WebSocketState.CONNECTED:
+            await ws.close(1000)
+
+    async def _route_websocket(self, ws: WebSocket) -> None:
+        table = ws._table  # type: ignore[attr-defined]
+        match = table.router.resolve(WEBSOCKET, ws.path)
+        if match is None or match[0] is None:
+            raise HTTPException(404)
+        endpoint_id, params = match
+        ws.path_params = params
+        await table.endpoints[endpoint_id].call(ws)
 
     async def _not_found(self, request: Request, table: RouteTable) -> Response:
         if self.redirect_slashes and request.path != "/":
@@ -447,6 +540,9 @@ class App:
 
     async def __psgi__(self, request: Any, responder: Any) -> None:
         """PSGI (Pyre's native interface)."""
+        if getattr(request, "websocket", False):
+            await self._serve_websocket(PsgiWebSocketSource(request, responder))
+            return
         if self._asgi_stack is not None:
             await serve_asgi_on_psgi(self._asgi_stack, request, responder)
             return
@@ -461,7 +557,8 @@ class App:
         await self._stop()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """ASGI 3 (HTTP and lifespan), for uvicorn, granian and the like."""
+        """ASGI 3 (HTTP, WebSocket and lifespan), for uvicorn, granian and the like.
+        ASGI middleware (``add_asgi_middleware``) wraps HTTP requests only."""
         if scope["type"] == "http" and self._asgi_stack is not None:
             await self._asgi_stack(scope, receive, send)
         else:
@@ -473,6 +570,13 @@ class App:
             source = AsgiSource(scope, receive)
             response = await self._handle(source)
             await response.send_asgi(send, scope, source)
+        elif scope["type"] == "websocket":
+            source = AsgiWebSocketSource(scope, receive, send)
+            try:
+                await source.connect()
+            except WebSocketDisconnect:
+                return
+            await self._serve_websocket(source)
         elif scope["type"] == "lifespan":
             await self._asgi_lifespan(receive, send)
 

@@ -69,6 +69,7 @@ class Registry:
     exception_handlers: dict[Any, Any] = field(default_factory=dict)
     startup: list[Any] = field(default_factory=list)
     shutdown: list[Any] = field(default_factory=list)
+    websocket_middleware: list[Any] = field(default_factory=list)
 
     def copy(self) -> Registry:
         return Registry(
@@ -78,6 +79,7 @@ class Registry:
             dict(self.exception_handlers),
             list(self.startup),
             list(self.shutdown),
+            list(self.websocket_middleware),
         )
 
     def added_since(self, before: Registry) -> Registry:
@@ -96,6 +98,7 @@ class Registry:
             new_keys(self.exception_handlers, before.exception_handlers),
             new_items(self.startup, before.startup),
             new_items(self.shutdown, before.shutdown),
+            new_items(self.websocket_middleware, before.websocket_middleware),
         )
 
     def without(self, owned: Registry) -> Registry:
@@ -115,6 +118,7 @@ class Registry:
             },
             keep(self.startup, owned.startup),
             keep(self.shutdown, owned.shutdown),
+            keep(self.websocket_middleware, owned.websocket_middleware),
         )
 
 

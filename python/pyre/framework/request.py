@@ -182,8 +182,11 @@ class Body:
         return self._source.stream()
 
 
-class Request:
-    """One request, as a handler sees it."""
+class HTTPConnection:
+    """What a request and a WebSocket share: path, headers, query, cookies, client,
+    the app, per-connection state and (with sessions enabled) the session."""
+
+    scheme = "http"
 
     def __init__(self, source: Any, app: App, path_params: dict[str, Any]) -> None:
         self._source = source
@@ -192,7 +195,6 @@ class Request:
         self.path: str = source.path
         self.path_params = path_params
         self._state: SimpleNamespace | None = None
-        self._body: Body | None = None
         self._query: QueryParams | None = None
         self._cookies: dict[str, str] | None = None
 
@@ -203,13 +205,6 @@ class Request:
         if self._state is None:
             self._state = SimpleNamespace()
         return self._state
-
-    @property
-    def body(self) -> Body:
-        """The request body (see :class:`Body`)."""
-        if self._body is None:
-            self._body = Body(self._source)
-        return self._body
 
     @property
     def headers(self) -> Any:
@@ -238,7 +233,9 @@ class Request:
             server = self._source.server
             host = f"{server[0]}:{server[1]}" if server and server[1] else "localhost"
         query = self._source.query_string
-        return f"http://{host}{self.path}" + (f"?{query.decode('latin-1')}" if query else "")
+        return f"{self.scheme}://{host}{self.path}" + (
+            f"?{query.decode('latin-1')}" if query else ""
+        )
 
     @property
     def cookies(self) -> dict[str, str]:
@@ -259,6 +256,21 @@ class Request:
                 "request.session needs sessions: call app.enable_sessions(secret_key)"
             )
         raise AttributeError(name)
+
+
+class Request(HTTPConnection):
+    """One request, as a handler sees it."""
+
+    def __init__(self, source: Any, app: App, path_params: dict[str, Any]) -> None:
+        super().__init__(source, app, path_params)
+        self._body: Body | None = None
+
+    @property
+    def body(self) -> Body:
+        """The request body (see :class:`Body`)."""
+        if self._body is None:
+            self._body = Body(self._source)
+        return self._body
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"

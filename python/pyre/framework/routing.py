@@ -1,11 +1,17 @@
-"""Blueprints, the ``@endpoint`` decorator, and how a handler's parameters are filled.
+"""Blueprints, the ``@endpoint`` and ``@websocket`` decorators, and how a handler's
+parameters are filled.
 
 A blueprint is a class whose methods are decorated with ``@endpoint(template,
-methods=[...])``. When the blueprint is added to an app, each endpoint's handler (the
-bound method) is analysed once: every parameter must be a path parameter of its
-template, the request (named ``request`` or annotated ``Request``), or have a
-default. Path values are converted by the template's converter (in Rust, while
-matching) or, for a ``{name}`` without one, by the parameter's annotation.
+methods=[...])`` or ``@websocket(template)``. When the blueprint is added to an app,
+each endpoint's handler (the bound method) is analysed once: every parameter must be
+a path parameter of its template, the request (named ``request`` or annotated
+``Request``; for a WebSocket endpoint the connection, named ``websocket`` or ``ws``
+or annotated ``WebSocket``), or have a default. Path values are converted by the
+template's converter (in Rust, while matching) or, for a ``{name}`` without one, by
+the parameter's annotation.
+
+WebSocket endpoints share the route table with HTTP ones under the pseudo-method
+``WEBSOCKET``, so they get the same templates, converters and precedence.
 """
 
 from __future__ import annotations
@@ -23,8 +29,13 @@ from typing import Any
 
 from pyre.framework.exceptions import HTTPException, RegistrationError
 from pyre.framework.request import Request
+from pyre.framework.ws import WebSocket
 
 Middleware = Callable[[Request, Callable[[Request], Awaitable[Any]]], Awaitable[Any]]
+WebSocketMiddleware = Callable[[WebSocket, Callable[[WebSocket], Awaitable[None]]], Awaitable[None]]
+
+#: The method WebSocket endpoints are registered under in the route table.
+WEBSOCKET = "WEBSOCKET"
 
 PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
 BUILTIN_CONVERTERS = {"string", "str", "int", "float", "uuid", "path"}
@@ -46,7 +57,11 @@ class EndpointSpec:
     template: str
     methods: tuple[str, ...]
     name: str | None
-    middleware: tuple[Middleware, ...]
+    middleware: tuple[Any, ...]
+
+    @property
+    def websocket(self) -> bool:
+        return self.methods == (WEBSOCKET,)
 
 
 def endpoint(
@@ -59,7 +74,32 @@ def endpoint(
     """Marks a blueprint method as the handler of ``template`` for ``methods``.
     ``name`` (default ``"BlueprintClass.method"``) is what ``app.url_for`` takes;
     ``middleware`` applies to this endpoint only, inside the blueprint's."""
-    spec = EndpointSpec(template, tuple(m.upper() for m in methods), name, tuple(middleware))
+    upper = tuple(m.upper() for m in methods)
+    if WEBSOCKET in upper:
+        raise ValueError("WebSocket endpoints are declared with @websocket(template)")
+    spec = EndpointSpec(template, upper, name, tuple(middleware))
+
+    def mark(function: Callable[..., Any]) -> Callable[..., Any]:
+        specs = getattr(function, "__pyre_endpoints__", ())
+        function.__pyre_endpoints__ = (*specs, spec)  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
+def websocket(
+    template: str,
+    *,
+    name: str | None = None,
+    middleware: list[WebSocketMiddleware] | tuple[WebSocketMiddleware, ...] = (),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Marks a blueprint method as the WebSocket endpoint of ``template``: ``async def
+    chat(self, ws: WebSocket, room: str)``. The handler accepts with ``await
+    ws.accept()``; returning closes the connection (1000), raising closes it with
+    1011 (or, before ``accept()``, answers 500; an ``HTTPException`` its status).
+    ``middleware`` (``async def mw(ws, call_next)``) applies to this endpoint only,
+    inside the app's and the blueprint's WebSocket middleware."""
+    spec = EndpointSpec(template, (WEBSOCKET,), name, tuple(middleware))
 
     def mark(function: Callable[..., Any]) -> Callable[..., Any]:
         specs = getattr(function, "__pyre_endpoints__", ())
@@ -74,10 +114,12 @@ class Blueprint:
 
     ``prefix`` (class attribute, or ``app.add_blueprint(bp, prefix=...)``) is put
     before every template; ``middleware`` (class attribute) applies to every endpoint
-    of the blueprint, inside the app's global middleware."""
+    of the blueprint, inside the app's global middleware; ``websocket_middleware``
+    likewise to its WebSocket endpoints (HTTP middleware never wraps those)."""
 
     prefix: str = ""
     middleware: tuple[Middleware, ...] | list[Middleware] = ()
+    websocket_middleware: tuple[WebSocketMiddleware, ...] | list[WebSocketMiddleware] = ()
 
     def endpoints(self) -> list[tuple[str, Callable[..., Any], EndpointSpec]]:
         """(attribute name, bound handler, spec) for each decorated method."""
@@ -104,9 +146,10 @@ class Endpoint:
     methods: tuple[str, ...]
     handler: Callable[..., Any]
     binders: list[tuple[str, Callable[[Request], Any]]]
-    middleware: tuple[Middleware, ...]
+    middleware: tuple[Any, ...]
     blueprint: Any
     is_coroutine: bool = True
+    websocket: bool = False
     call: Callable[[Request], Awaitable[Any]] = field(default=None)  # type: ignore[assignment]
 
     async def invoke(self, request: Request) -> Any:
@@ -169,10 +212,18 @@ def build_endpoint(
         hints = {}
     binders: list[tuple[str, Callable[[Request], Any]]] = []
     signature = inspect.signature(handler)
+    # What the handler is given as the request: the Request, or the WebSocket.
+    if spec.websocket:
+        connection_type: type = WebSocket
+        connection_names: tuple[str, ...] = ("websocket", "ws")
+        if not inspect.iscoroutinefunction(handler):
+            raise RegistrationError(f"{label}: a WebSocket endpoint must be `async def`")
+    else:
+        connection_type, connection_names = Request, ("request",)
     for parameter in signature.parameters.values():
         pname = parameter.name
         annotation = hints.get(pname, parameter.annotation)
-        if pname == "request" or annotation is Request:
+        if pname in connection_names or annotation is connection_type:
             binders.append((pname, _request_binder))
             continue
         if pname in params:
@@ -197,19 +248,25 @@ def build_endpoint(
             continue
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
+        what = "the WebSocket" if spec.websocket else "the request"
         raise RegistrationError(
             f"{label}: parameter {pname!r} is neither a path parameter of the route nor"
-            " the request, and has no default"
+            f" {what}, and has no default"
         )
+    if spec.websocket:
+        shared = tuple(getattr(blueprint, "websocket_middleware", ()))
+    else:
+        shared = tuple(getattr(blueprint, "middleware", ()))
     return Endpoint(
         name=name,
         template=template,
         methods=spec.methods,
         handler=handler,
         binders=binders,
-        middleware=(*tuple(getattr(blueprint, "middleware", ())), *spec.middleware),
+        middleware=(*shared, *spec.middleware),
         blueprint=blueprint,
         is_coroutine=inspect.iscoroutinefunction(handler),
+        websocket=spec.websocket,
     )
 
 

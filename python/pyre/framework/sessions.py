@@ -125,7 +125,9 @@ class SessionMiddleware:
         self.https_only = https_only
         self.store = store
 
-    async def _load(self, request: Any) -> Session:
+    async def load(self, request: Any) -> Session:
+        """The session the request's cookie names (empty when none is valid); a
+        WebSocket's is read this way, without the middleware (read-only there)."""
         raw = request.cookies.get(self.cookie_name)
         if raw is None:
             return Session({})
@@ -141,7 +143,7 @@ class SessionMiddleware:
         return Session(data or {}, session_id=value if data is not None else None)
 
     async def __call__(self, request: Any, call_next: Any) -> Any:
-        session = await self._load(request)
+        session = await self.load(request)
         request.session = session
         response = await call_next(request)
         if session.accessed:
