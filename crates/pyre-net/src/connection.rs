@@ -70,8 +70,10 @@ pub struct Connection {
     pub peer: Option<SocketAddr>,
     pub listener: usize,
     pub phase: Phase,
-    /// Counts requests on this connection; with the slab index it names a request,
-    /// so a stale handle from an earlier request cannot touch a later one.
+    /// The sequence number of the connection's latest request, from a server-wide
+    /// counter (0: no request yet); with the slab index it names a request, so a
+    /// stale handle from an earlier request, on this connection or on an earlier
+    /// one in the same slot, cannot touch a later one.
     pub seq: u32,
     pub read_buf: Vec<u8>,
     pub body_pos: usize,

@@ -45,7 +45,8 @@ use crate::websocket::WsClosed;
 mod websocket;
 
 /// Names one request: the connection's slab index and the request's sequence
-/// number on it. Packed into a `u64` for the bindings.
+/// number (server-wide, so a later connection in the same slot gets other keys).
+/// Packed into a `u64` for the bindings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RequestKey {
     pub index: u32,
@@ -162,6 +163,10 @@ pub struct Server {
     ready: Vec<Readiness>,
     in_flight: usize,
     requests_started: u64,
+    /// The last request sequence number given out (see [`RequestKey`]): server-wide,
+    /// so a connection that reuses a slab slot never repeats the key of a request
+    /// of the slot's previous connection whose application may still be finishing.
+    request_seq: u32,
     shutting_down: bool,
     /// Connections with work left after their turn (a yielded file, a body being
     /// discarded) whose readiness edge was already consumed: served again at the
@@ -189,6 +194,7 @@ impl Server {
             ready: Vec::with_capacity(EVENTS_PER_POLL),
             in_flight: 0,
             requests_started: 0,
+            request_seq: 0,
             shutting_down: false,
             again: Vec::new(),
             access_log,
@@ -453,7 +459,9 @@ impl Server {
                 }
             }
             Ok(Some(head)) => {
-                conn.seq = conn.seq.wrapping_add(1);
+                // Never 0: that marks a connection without a request yet.
+                self.request_seq = self.request_seq.wrapping_add(1).max(1);
+                conn.seq = self.request_seq;
                 conn.body_pos = head.head_len;
                 conn.body = match head.framing {
                     Framing::Empty => None,

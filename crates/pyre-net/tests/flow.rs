@@ -341,3 +341,39 @@ fn metrics_count_responses_refusals_and_every_byte_both_ways() {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+#[test]
+fn a_later_connection_in_the_same_slot_gets_other_request_keys() {
+    let mut rig = Rig::new();
+    let first = rig.request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    rig.server
+        .start_response(first, 200, std::iter::empty::<(&[u8], &[u8])>(), None)
+        .unwrap();
+    let piece = vec![b'y'; 64 * 1024];
+    while rig.server.send_body(first, &piece, true).unwrap() == Flow::Ready {}
+    // The client goes away (a reset) while its application still runs: the output
+    // can never drain, so the connection closes and its slot is freed. (A stand-in
+    // socket on another listener takes the client's place meanwhile.)
+    let addr = rig.client.peer_addr().unwrap();
+    socket2::SockRef::from(&rig.client)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stand_in = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    drop(std::mem::replace(&mut rig.client, stand_in));
+    rig.until(|e| *e == Event::Disconnect(first), |_| {});
+    assert_eq!(rig.server.connection_count(), 0);
+    rig.client = TcpStream::connect(addr).unwrap();
+    rig.client.set_nonblocking(true).unwrap();
+    let second = rig.request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(second.index, first.index, "the slot is reused");
+    assert_ne!(second, first, "a stale key must not name the new request");
+    // The first application's late calls cannot touch the second request.
+    assert!(rig
+        .server
+        .start_response(first, 200, std::iter::empty::<(&[u8], &[u8])>(), Some(0))
+        .is_err());
+    rig.server
+        .start_response(second, 204, std::iter::empty::<(&[u8], &[u8])>(), Some(0))
+        .unwrap();
+}
