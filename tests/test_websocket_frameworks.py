@@ -147,16 +147,13 @@ def test_error_after_accept_closes_1011(server: ServerProcess) -> None:
     server.wait_for_log("websocket crash")
 
 
-def test_missing_query_parameter(server: ServerProcess, request: pytest.FixtureRequest) -> None:
+def test_missing_query_parameter(server: ServerProcess) -> None:
     """FastAPI validates ``name: str`` before the endpoint runs and refuses the
     connection (close 1008 before accept, so 403); Starlette leaves it to the code."""
     if server.framework == "fastapi":  # type: ignore[attr-defined]
-        if server.process.args[2] == "pyre":  # type: ignore[index]
-            # FastAPI closes with `reason` set to a list (its validation errors), not
-            # the str the ASGI spec asks for; uvicorn ignores a reason before accept,
-            # Pyre raises TypeError and answers 500. Strict: passes once Pyre is lenient.
-            reason = "Pyre refuses websocket.close with a non-str reason (FastAPI's)"
-            request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+        # FastAPI closes with `reason` set to a list (its validation errors), not the
+        # str the ASGI spec asks for; before accept nothing of it reaches the wire,
+        # and Pyre, like uvicorn, answers 403 all the same.
         with pytest.raises(InvalidStatus) as refused:
             with open_ws(server, "/ws/query/lobby"):
                 pass

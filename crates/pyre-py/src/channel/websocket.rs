@@ -245,8 +245,18 @@ impl Channel {
                 "unexpected 'websocket.accept': the WebSocket was already accepted, closed or answered",
             )),
             ("websocket.close", WsPhase::Handshake) if !answered => {
-                // A close before accepting is a denial: 403 (ASGI spec).
-                let (code, reason) = close_args(py, message)?;
+                // A close before accepting is a denial: 403 (ASGI spec). Its code
+                // and reason never reach the wire, so they are taken as they come,
+                // as uvicorn does (FastAPI's validation failures send a list as the
+                // reason).
+                let code = message
+                    .get_item(intern!(py, "code"))?
+                    .and_then(|c| c.extract::<u16>().ok())
+                    .unwrap_or(pyre_net::ws::close_code::NORMAL);
+                let reason = message
+                    .get_item(intern!(py, "reason"))?
+                    .and_then(|r| r.extract::<String>().ok())
+                    .unwrap_or_default();
                 self.side()?.closed = Some((code, reason));
                 self.respond_plain(py, 403, "")?;
                 self.done_future(py)
