@@ -1,8 +1,9 @@
 //! Messages and control frames out (server frames are never masked).
 //!
 //! Every message goes out as one frame with the minimal length encoding. With
-//! permessage-deflate, a text or binary message of at least
-//! [`MIN_COMPRESS_LEN`] bytes is compressed (RFC 7692 section 7.2.1): raw deflate
+//! permessage-deflate, every text or binary message is compressed, however short
+//! (as Python's websockets does; clients and test suites expect RSV1 on every data
+//! message once deflate is negotiated) (RFC 7692 section 7.2.1): raw deflate
 //! ending with a sync flush whose final `00 00 ff ff` is stripped, RSV1 set on
 //! the frame. The compressor keeps its window between messages unless
 //! `server_no_context_takeover` was negotiated.
@@ -12,12 +13,6 @@ use flate2::{Compress, Compression, FlushCompress};
 use crate::frame::{write_header, Opcode, MAX_CONTROL_PAYLOAD};
 use crate::inflate::SYNC_TAIL;
 use crate::DeflateParams;
-
-/// Messages shorter than this go out uncompressed even with deflate: a frame of a
-/// few bytes gains nothing, and skipping it saves the compressor's time. (Skipping
-/// is decided before compressing: with context takeover, data that went through
-/// the compressor must be sent compressed, as later messages may refer to it.)
-pub const MIN_COMPRESS_LEN: usize = 64;
 
 /// The compression level: zlib's default (6), a good ratio at moderate cost.
 const COMPRESSION_LEVEL: u32 = 6;
@@ -108,7 +103,7 @@ impl Encoder {
 
     fn message(&mut self, opcode: Opcode, payload: &[u8], out: &mut Vec<u8>) {
         match &mut self.deflate {
-            Some(deflater) if payload.len() >= MIN_COMPRESS_LEN => {
+            Some(deflater) => {
                 let compressed = deflater.compress_message(payload);
                 write_header(out, true, true, opcode, compressed.len());
                 out.extend_from_slice(compressed);
@@ -156,9 +151,8 @@ impl Deflater {
         }
         if self.scratch.is_empty() {
             // zlib does not repeat a sync flush with no input since the last one
-            // (only an empty message, which MIN_COMPRESS_LEN keeps from coming
-            // here): it is an empty stored block, 0x00 once the tail is stripped
-            // (RFC 7692 section 7.2.3.6).
+            // (an empty message right after another): it is an empty stored block,
+            // 0x00 once the tail is stripped (RFC 7692 section 7.2.3.6).
             self.scratch.push(0x00);
             return &self.scratch;
         }

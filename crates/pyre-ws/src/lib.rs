@@ -35,7 +35,7 @@ mod frame;
 mod inflate;
 
 pub use decoder::{Decoder, DecoderConfig, Event, ProtocolError, DEFAULT_MAX_MESSAGE};
-pub use encoder::{Encoder, MIN_COMPRESS_LEN};
+pub use encoder::Encoder;
 pub use frame::apply_mask;
 pub use handshake::{DeflateParams, Handshake, HandshakeError};
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use pyre_ws::{close_code, Decoder, DecoderConfig, DeflateParams, Encoder, Event, MIN_COMPRESS_LEN};
+use pyre_ws::{close_code, Decoder, DecoderConfig, DeflateParams, Encoder, Event};
 
 fn params(window_bits: u8, no_context_takeover: bool) -> DeflateParams {
     DeflateParams {
@@ -113,21 +113,28 @@ fn first_bytes(mut frames: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn compression_sets_rsv1_from_the_minimum_length_and_not_on_control_frames() {
+fn compression_sets_rsv1_on_every_data_message_and_not_on_control_frames() {
     let mut encoder = Encoder::new(Some(params(15, false)));
     let mut out = Vec::new();
-    encoder.text(&"a".repeat(MIN_COMPRESS_LEN - 1), &mut out);
-    encoder.text(&"a".repeat(MIN_COMPRESS_LEN), &mut out);
+    encoder.text("", &mut out);
+    encoder.text("", &mut out);
+    encoder.text("a", &mut out);
     encoder.binary(&[0; 1000], &mut out);
     encoder.ping(&[0; 100], &mut out);
     encoder.close(Some(1000), &"x".repeat(100), &mut out);
-    assert_eq!(first_bytes(&out), [0x81, 0xC1, 0xC2, 0x89, 0x88]);
+    assert_eq!(first_bytes(&out), [0xC1, 0xC1, 0xC1, 0xC2, 0x89, 0x88]);
     // 1000 zeros compress to a few bytes.
-    assert!(
-        out.len() < 2 * MIN_COMPRESS_LEN + 100 + 100 + 40,
-        "{} bytes",
-        out.len()
+    assert!(out.len() < 100 + 100 + 60, "{} bytes", out.len());
+    // And all of it decodes back.
+    let (events, error) = decode_all(
+        &mut mirror_decoder(Some(params(15, false))),
+        &mask_frames(&out, KEY),
     );
+    assert_eq!(error, None);
+    assert_eq!(events[0], Event::Text(String::new()));
+    assert_eq!(events[1], Event::Text(String::new()));
+    assert_eq!(events[2], Event::Text("a".into()));
+    assert_eq!(events[3], Event::Binary(vec![0; 1000]));
 }
 
 #[test]
