@@ -80,6 +80,8 @@ class Server:
         ws_ping_interval: float | None = 20.0,
         ws_ping_timeout: float | None = 20.0,
         ws_per_message_deflate: bool = True,
+        min_rate: int = 500,
+        min_rate_grace: float = 20.0,
     ) -> None:
         """``access_log`` turns the access log on: the sink that receives its batches.
         ``access_log_output`` "text" and "json" give it ``str`` pieces of whole lines

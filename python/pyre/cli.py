@@ -152,6 +152,19 @@ def build_config(**cli_kwargs: Any) -> Config:
     help="Seconds to let in-flight requests finish on shutdown.",
 )
 @_option(
+    "--min-rate",
+    field="min_rate",
+    type=int,
+    help="Bytes per second a client must move while the server waits on it (after"
+    " --min-rate-grace); slower, the connection closes. 0: off. Default: 500.",
+)
+@_option(
+    "--min-rate-grace",
+    field="min_rate_grace",
+    type=float,
+    help="Seconds of waiting on a client before --min-rate applies. Default: 20.",
+)
+@_option(
     "--limit-concurrency",
     field="limit_concurrency",
     type=int,

@@ -128,6 +128,13 @@ class Config:
     """Response bytes buffered for a client before the application's send waits..."""
     write_low_water: int = 16384
     """...until fewer than this many remain."""
+    min_rate: int = 500
+    """Bytes per second a client must move (request body in, response out) while the
+    server waits on it, once ``min_rate_grace`` seconds of waiting have passed;
+    slower, the connection is closed (against slow-body and slow-read clients). 0
+    turns the rule off."""
+    min_rate_grace: float = 20.0
+    """Seconds of waiting on a client before ``min_rate`` applies."""
     root_path: str = ""
     ws: Literal["auto", "none"] = "auto"
     """WebSocket upgrades: ``auto`` serves them, ``none`` treats upgrade requests as
@@ -219,6 +226,9 @@ class Config:
         for name in ("read_high_water", "write_high_water"):
             setattr(self, name, _check_int(self, name, minimum=1))
         self.write_low_water = _check_int(self, "write_low_water", minimum=0)
+        self.min_rate = _check_int(self, "min_rate", minimum=0)
+        if self.min_rate_grace != 0:
+            _check_timeout(self, "min_rate_grace")
         if self.write_low_water > self.write_high_water:
             raise ConfigError(
                 ("write_low_water", "write_high_water"),

@@ -144,6 +144,8 @@ async def serve(
         ws_ping_interval=config.ws_ping_interval,
         ws_ping_timeout=config.ws_ping_timeout,
         ws_per_message_deflate=config.ws_per_message_deflate,
+        min_rate=config.min_rate,
+        min_rate_grace=config.min_rate_grace,
         protocol_error_log=(lambda message: logger.debug("refused request: %s", message))
         if debug
         else None,

@@ -117,7 +117,34 @@ pub struct ServerConfig {
     /// WebSocket upgrades; `None` (`--ws none`) serves upgrade requests as plain
     /// HTTP.
     pub websocket: Option<WebSocketConfig>,
+    /// The slowest a client may move a request's bytes, once the server waits on
+    /// it: `None` for no rule (see [`MinRate`]).
+    pub min_rate: Option<MinRate>,
 }
+
+/// The minimum data rate (`--min-rate`, `--min-rate-grace`), against slow-body
+/// and slow-read clients, as Apache's mod_reqtimeout `MinRate`.
+///
+/// How it works: each tick, a request whose server waits on its client (the
+/// application waits for body bytes, an unread body is being discarded, or
+/// response bytes wait for the client to read them) adds the tick's time to the
+/// request's waiting time. The request may wait `grace` plus one second per
+/// `bytes_per_second` bytes its client moved (body in, response out); beyond that
+/// the connection is closed (the application sees a disconnect). Time the server
+/// spends on its own (an application computing, a stream producing slowly) never
+/// counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinRate {
+    pub bytes_per_second: u64,
+    pub grace: Duration,
+}
+
+/// Default [`MinRate`]: 500 bytes/s after 20 s of waiting, as Apache's
+/// mod_reqtimeout `body=20,MinRate=500`.
+pub const DEFAULT_MIN_RATE: MinRate = MinRate {
+    bytes_per_second: 500,
+    grace: Duration::from_secs(20),
+};
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -133,6 +160,7 @@ impl Default for ServerConfig {
             default_headers: Vec::new(),
             date_header: true,
             report_protocol_errors: false,
+            min_rate: Some(DEFAULT_MIN_RATE),
             access_log: None,
             proxy: None,
             websocket: Some(WebSocketConfig::default()),

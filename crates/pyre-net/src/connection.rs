@@ -110,6 +110,11 @@ pub struct Connection {
     pub disconnect_reported: bool,
     /// Response body bytes sent (framing not counted), for the access log.
     pub body_sent: u64,
+    /// Bytes the client moved for the request in flight (read from it plus written
+    /// to it), and the time the server waited on it: the minimum-rate rule
+    /// (`config::MinRate`).
+    pub moved: u64,
+    pub waited: std::time::Duration,
     pub protocol: Protocol,
 }
 
@@ -141,8 +146,19 @@ impl Connection {
             continue_sent: false,
             disconnect_reported: false,
             body_sent: 0,
+            moved: 0,
+            waited: std::time::Duration::ZERO,
             protocol: Protocol::Http1,
         }
+    }
+
+    /// Whether the server is waiting on the client: the application waits for
+    /// body bytes, an unread body is being discarded, or output waits to be read.
+    pub fn waits_on_client(&self) -> bool {
+        (self.body_wanted && !self.read_paused)
+            || self.phase == Phase::Draining
+            || self.pending_write() > 0
+            || self.file.is_some()
     }
 
     /// Bytes waiting in the out-buffer (a pending file not included).

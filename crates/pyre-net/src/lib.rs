@@ -29,7 +29,7 @@ pub mod proxy;
 pub mod server;
 pub mod websocket;
 
-pub use config::ServerConfig;
+pub use config::{MinRate, ServerConfig, DEFAULT_MIN_RATE};
 pub use connection::Phase;
 pub use listener::{BindAddr, LocalAddr};
 pub use metrics::Snapshot;

@@ -143,6 +143,15 @@ impl Stream {
         }
     }
 
+    /// Makes the coming close a reset (`SO_LINGER` 0): unsent bytes are dropped
+    /// and the kernel's buffers freed at once, instead of trickled to the peer.
+    pub fn reset_on_close(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => socket2::SockRef::from(s).set_linger(Some(std::time::Duration::ZERO)),
+            Stream::Unix(_) => Ok(()),
+        }
+    }
+
     pub fn raw_fd(&self) -> RawFd {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),

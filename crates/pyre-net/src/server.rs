@@ -167,6 +167,9 @@ pub struct Server {
     /// so a connection that reuses a slab slot never repeats the key of a request
     /// of the slot's previous connection whose application may still be finishing.
     request_seq: u32,
+    /// When [`Server::tick`] last ran (the minimum-rate rule counts waiting time
+    /// from tick to tick).
+    last_tick: Instant,
     shutting_down: bool,
     /// Connections with work left after their turn (a yielded file, a body being
     /// discarded) whose readiness edge was already consumed: served again at the
@@ -195,6 +198,7 @@ impl Server {
             in_flight: 0,
             requests_started: 0,
             request_seq: 0,
+            last_tick: Instant::now(),
             shutting_down: false,
             again: Vec::new(),
             access_log,
@@ -422,6 +426,7 @@ impl Server {
             match read_into(fd, &mut conn.read_buf, room) {
                 ReadResult::Read { read: n, offered } => {
                     self.metrics.received(n);
+                    conn.moved += n as u64;
                     if conn.phase == Phase::Lingering {
                         conn.read_buf.clear();
                     }
@@ -477,6 +482,8 @@ impl Server {
                 conn.phase = Phase::InFlight;
                 conn.status = 0;
                 conn.body_sent = 0;
+                conn.moved = 0;
+                conn.waited = Duration::ZERO;
                 conn.started = self.now;
                 self.in_flight += 1;
                 if self
@@ -557,11 +564,13 @@ impl Server {
     /// Returns false when the socket failed and the connection was closed.
     fn flush(&mut self, id: usize) -> bool {
         let had_file = self.conns[id].file.is_some();
+        let before = *self.metrics.sent();
         let written = output::write_out(
             &mut self.conns[id],
             self.config.file_bytes_per_turn,
             self.metrics.sent(),
         );
+        self.conns[id].moved += *self.metrics.sent() - before;
         self.settle(id, written, had_file)
     }
 
@@ -1180,6 +1189,8 @@ impl Server {
     /// lingering closes end. Also retries accepting (see below).
     pub fn tick(&mut self) {
         self.now = Instant::now();
+        let since_last = self.now.saturating_duration_since(self.last_tick);
+        self.last_tick = self.now;
         self.date.update(SystemTime::now());
         // Accepting stops when the process runs out of file descriptors; with
         // edge-triggered readiness no new event comes for connections already
@@ -1202,6 +1213,42 @@ impl Server {
                 Phase::InFlight => self.ws_deadline(id),
                 _ => self.close(id),
             }
+        }
+        if let Some(rule) = self.config.min_rate {
+            self.close_too_slow(rule, since_last.min(Duration::from_secs(2)));
+        }
+    }
+
+    /// The minimum-rate rule (see [`crate::config::MinRate`]): `elapsed` is the
+    /// time since the last tick (capped, so a stalled process does not count
+    /// against its clients).
+    fn close_too_slow(&mut self, rule: crate::config::MinRate, elapsed: Duration) {
+        let mut slow = Vec::new();
+        for (id, conn) in self.conns.iter_mut() {
+            if !matches!(conn.phase, Phase::InFlight | Phase::Draining | Phase::Closing)
+                || !matches!(conn.protocol, Protocol::Http1)
+                || !conn.waits_on_client()
+            {
+                continue;
+            }
+            conn.waited += elapsed;
+            let earned = Duration::from_secs_f64(conn.moved as f64 / rule.bytes_per_second.max(1) as f64);
+            if conn.waited > rule.grace + earned {
+                slow.push(id);
+            }
+        }
+        for id in slow {
+            if self.config.report_protocol_errors {
+                self.queue.push_back(Event::ProtocolError {
+                    peer: self.conns[id].peer,
+                    status: 408,
+                    reason: "client too slow: below the minimum data rate",
+                });
+            }
+            // Reset rather than close: the kernel drops what the client did not
+            // read instead of trickling it out, and frees its buffers at once.
+            let _ = self.conns[id].stream.reset_on_close();
+            self.close(id);
         }
     }
 

@@ -123,7 +123,8 @@ impl Server {
         access_log_format = pyre_net::access_log::DEFAULT_ACCESS_LOG_FORMAT,
         access_log_output = "text", access_log_prefix = "", ws = "auto",
         ws_max_size = pyre_net::config::DEFAULT_WS_MAX_MESSAGE, ws_ping_interval = Some(20.0),
-        ws_ping_timeout = Some(20.0), ws_per_message_deflate = true
+        ws_ping_timeout = Some(20.0), ws_per_message_deflate = true, min_rate = 500,
+        min_rate_grace = 20.0
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -155,6 +156,8 @@ impl Server {
         ws_ping_interval: Option<f64>,
         ws_ping_timeout: Option<f64>,
         ws_per_message_deflate: bool,
+        min_rate: u64,
+        min_rate_grace: f64,
     ) -> PyResult<Self> {
         let psgi = match interface {
             "asgi" => false,
@@ -168,6 +171,14 @@ impl Server {
         if !(timeout_keep_alive > 0.0 && timeout_header > 0.0) {
             return Err(PyValueError::new_err("timeouts must be positive"));
         }
+        if !(min_rate_grace.is_finite() && min_rate_grace >= 0.0) {
+            return Err(PyValueError::new_err("min_rate_grace must be at least 0"));
+        }
+        // 0 turns the minimum-rate rule off.
+        let min_rate = (min_rate > 0).then(|| pyre_net::MinRate {
+            bytes_per_second: min_rate,
+            grace: Duration::from_secs_f64(min_rate_grace),
+        });
         if read_high_water == 0 || write_high_water == 0 || write_low_water > write_high_water {
             return Err(PyValueError::new_err(
                 "water marks must be positive, and the low one at most the high one",
@@ -213,6 +224,7 @@ impl Server {
             date_header,
             report_protocol_errors: protocol_error_log.is_some(),
             websocket,
+            min_rate,
             ..ServerConfig::default()
         };
         config.limits.max_head_bytes = limit_request_head;
