@@ -93,3 +93,28 @@ def test_a_steady_upload_passes(tmp_path: Path) -> None:
             while chunk := sock.recv(65536):
                 reply += chunk
         assert reply.startswith(b"HTTP/1.1 200 "), reply[:200]
+
+
+def test_a_slow_reader_of_an_answer_the_kernel_holds_is_cut_off(tmp_path: Path) -> None:
+    """A 1 MiB answer fits in the kernel's send buffer: Pyre hands it over whole and
+    the response completes, but the client reading nothing still counts as slow (its
+    unacknowledged bytes are asked of the kernel)."""
+    total = 1024 * 1024
+    rule = ("--min-rate", "100000", "--min-rate-grace", "1", "--log-level", "debug")
+    with serve(PROBE, *rule, tmp=tmp_path) as server:
+        # A small receive buffer before connecting: a small window, as slowhttptest's
+        # slow-read attack sets (the client's kernel takes little off the server's).
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(10)
+            sock.connect(("127.0.0.1", server.port))
+            sock.sendall(f"GET /length?n={total} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            time.sleep(4)  # reads nothing
+            received = 0
+            try:
+                while chunk := sock.recv(1 << 20):
+                    received += len(chunk)
+            except ConnectionResetError:
+                pass
+        assert received < total
+        server.wait_for_log("client too slow")

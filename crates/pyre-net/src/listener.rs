@@ -152,6 +152,16 @@ impl Stream {
         }
     }
 
+    /// Bytes written to the socket that the peer has not acknowledged yet
+    /// (`SIOCOUTQ`); `None` where that cannot be asked.
+    pub fn unsent_bytes(&self) -> Option<u64> {
+        let mut unsent: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int through the pointer, which
+        // points to a live `c_int`; the fd is this stream's own open socket.
+        let result = unsafe { libc::ioctl(self.raw_fd(), libc::TIOCOUTQ, &mut unsent) };
+        (result == 0).then(|| u64::try_from(unsent).unwrap_or(0))
+    }
+
     pub fn raw_fd(&self) -> RawFd {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),

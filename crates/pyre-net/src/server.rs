@@ -1004,7 +1004,9 @@ impl Server {
 
     /// Writes framed body bytes through; `more == false` completes the response.
     fn write_body(&mut self, id: usize, data: &[u8], tail: &[u8], more: bool) -> Result<Flow, SendError> {
+        let before = *self.metrics.sent();
         let written = output::write_through(&mut self.conns[id], data, tail, self.metrics.sent());
+        self.conns[id].moved += *self.metrics.sent() - before;
         if written == Written::Failed {
             // A stream in progress learns it now; a completed response was handed to
             // the kernel as far as it would go (and is logged as complete).
@@ -1225,14 +1227,23 @@ impl Server {
     fn close_too_slow(&mut self, rule: crate::config::MinRate, elapsed: Duration) {
         let mut slow = Vec::new();
         for (id, conn) in self.conns.iter_mut() {
-            if !matches!(conn.phase, Phase::InFlight | Phase::Draining | Phase::Closing)
-                || !matches!(conn.protocol, Protocol::Http1)
-                || !conn.waits_on_client()
-            {
+            if !matches!(conn.protocol, Protocol::Http1) {
                 continue;
             }
+            // Bytes the client moved: for output, only what it took from the kernel
+            // (an answer handed to the kernel whole still waits on a slow reader).
+            let moved = match conn.phase {
+                Phase::InFlight | Phase::Draining | Phase::Closing if conn.waits_on_client() => conn.moved,
+                Phase::InFlight | Phase::Idle | Phase::Closing if conn.moved > 0 => {
+                    match conn.stream.unsent_bytes() {
+                        Some(unsent) if unsent > 0 => conn.moved.saturating_sub(unsent),
+                        _ => continue,
+                    }
+                }
+                _ => continue,
+            };
             conn.waited += elapsed;
-            let earned = Duration::from_secs_f64(conn.moved as f64 / rule.bytes_per_second.max(1) as f64);
+            let earned = Duration::from_secs_f64(moved as f64 / rule.bytes_per_second.max(1) as f64);
             if conn.waited > rule.grace + earned {
                 slow.push(id);
             }
