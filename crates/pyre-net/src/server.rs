@@ -1230,18 +1230,23 @@ impl Server {
             if !matches!(conn.protocol, Protocol::Http1) {
                 continue;
             }
-            // Bytes the client moved: for output, only what it took from the kernel
-            // (an answer handed to the kernel whole still waits on a slow reader).
-            let moved = match conn.phase {
-                Phase::InFlight | Phase::Draining | Phase::Closing if conn.waits_on_client() => conn.moved,
-                Phase::InFlight | Phase::Idle | Phase::Closing if conn.moved > 0 => {
-                    match conn.stream.unsent_bytes() {
-                        Some(unsent) if unsent > 0 => conn.moved.saturating_sub(unsent),
-                        _ => continue,
-                    }
-                }
-                _ => continue,
+            // Waiting on the client: in Pyre (body wanted, body drained, output
+            // buffered) or in the kernel (an answer handed over whole, unread).
+            let in_pyre = matches!(conn.phase, Phase::InFlight | Phase::Draining | Phase::Closing)
+                && conn.waits_on_client();
+            if !in_pyre && !matches!(conn.phase, Phase::InFlight | Phase::Idle | Phase::Closing) {
+                continue;
+            }
+            // Bytes the client moved: of the output, only what it acknowledged.
+            let unsent = if conn.moved > 0 {
+                conn.stream.unsent_bytes().unwrap_or(0)
+            } else {
+                0
             };
+            if !in_pyre && unsent == 0 {
+                continue;
+            }
+            let moved = conn.moved.saturating_sub(unsent);
             conn.waited += elapsed;
             let earned = Duration::from_secs_f64(moved as f64 / rule.bytes_per_second.max(1) as f64);
             if conn.waited > rule.grace + earned {
