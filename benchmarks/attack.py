@@ -110,6 +110,9 @@ class Outcome:
     peak_rss_kib: int = 0
     rss_before_kib: int = 0
     settled_connections: int = 0
+    server_connections: list = field(default_factory=list)
+    """The server's open connections, sampled every second of the attack (its own
+    count: slowhttptest's slow-read mode does not notice connections reset under it)."""
     slowhttptest: str = ""
     timeline: str = ""
     timeouts_408: int = 0
@@ -177,6 +180,7 @@ def run_attack(server: Server, name: str, connections: int, duration: int, out: 
     print(f"  $ {' '.join(command)}", flush=True)
     attack = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     while attack.poll() is None:
+        outcome.server_connections.append(server.connections())
         outcome.peak_connections = max(outcome.peak_connections, server.connections())
         outcome.peak_fds = max(outcome.peak_fds, server.fds())
         outcome.peak_rss_kib = max(outcome.peak_rss_kib, server.rss_kib())
@@ -212,6 +216,8 @@ def report(outcome: Outcome) -> None:
     print(f"  slowhttptest: {outcome.slowhttptest}")
     if outcome.timeline:
         print(outcome.timeline)
+    every_10s = " ".join(str(n) for n in outcome.server_connections[::10])
+    print(f"  server's open connections every 10 s: {every_10s}")
     print(
         f"  server: peak {outcome.peak_connections} connections, {outcome.peak_fds} fds, "
         f"{outcome.peak_rss_kib / 1024:.1f} MiB RSS (before: "

@@ -341,8 +341,10 @@ def check(server: ServerProcess, example: Example) -> None:
         assert len(served) == len(ref.requests) or closed, context
     if ref.ending == "closes" and len(served) == len(ref.requests):
         assert closed, context
-    if ref.ending == "error":
+    if ref.ending == "error" and not example.data.endswith(b"\r"):
         # Refused (or, where Pyre is the more lenient, served) within the silence.
+        # (A lone CR at the very end is not refused yet: its LF may still come, and
+        # an empty line before a request is allowed; the header timeout ends it.)
         assert closed or errors or len(served) > len(ref.requests), context
     if example.unmutated:
         # Requests behind one that closes the connection are never read.
