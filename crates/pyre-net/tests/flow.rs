@@ -78,6 +78,23 @@ impl Rig {
         }
     }
 
+    /// Streams until the application must wait, then resets the client: the
+    /// pending output can never drain. (The rig keeps a stand-in socket, on another
+    /// listener, that is never used.)
+    fn stall_then_reset(&mut self, key: RequestKey) {
+        self.server
+            .start_response(key, 200, std::iter::empty::<(&[u8], &[u8])>(), None)
+            .unwrap();
+        let piece = vec![b'y'; 64 * 1024];
+        while self.server.send_body(key, &piece, true).unwrap() == Flow::Ready {}
+        socket2::SockRef::from(&self.client)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stand_in = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        drop(std::mem::replace(&mut self.client, stand_in));
+    }
+
     /// Reads what the client has received so far into `into`; returns false on EOF.
     fn read_available(&mut self, into: &mut Vec<u8>) -> bool {
         let mut buf = vec![0u8; 1 << 20];
@@ -150,19 +167,7 @@ fn a_stream_waits_above_the_high_water_mark_and_resumes_below_the_low_one() {
 fn a_client_gone_while_the_application_waits_is_reported() {
     let mut rig = Rig::new();
     let key = rig.request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
-    rig.server
-        .start_response(key, 200, std::iter::empty::<(&[u8], &[u8])>(), None)
-        .unwrap();
-    let piece = vec![b'y'; 64 * 1024];
-    while rig.server.send_body(key, &piece, true).unwrap() == Flow::Ready {}
-    // A reset: the pending output can never drain. (The rig keeps a stand-in
-    // socket that is never used.)
-    socket2::SockRef::from(&rig.client)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let stand_in = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    drop(std::mem::replace(&mut rig.client, stand_in));
+    rig.stall_then_reset(key);
     rig.until(|e| *e == Event::Disconnect(key), |_| {});
     assert_eq!(rig.server.connection_count(), 0);
     assert_eq!(rig.server.in_flight(), 0);
@@ -346,21 +351,10 @@ fn metrics_count_responses_refusals_and_every_byte_both_ways() {
 fn a_later_connection_in_the_same_slot_gets_other_request_keys() {
     let mut rig = Rig::new();
     let first = rig.request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
-    rig.server
-        .start_response(first, 200, std::iter::empty::<(&[u8], &[u8])>(), None)
-        .unwrap();
-    let piece = vec![b'y'; 64 * 1024];
-    while rig.server.send_body(first, &piece, true).unwrap() == Flow::Ready {}
-    // The client goes away (a reset) while its application still runs: the output
-    // can never drain, so the connection closes and its slot is freed. (A stand-in
-    // socket on another listener takes the client's place meanwhile.)
     let addr = rig.client.peer_addr().unwrap();
-    socket2::SockRef::from(&rig.client)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let stand_in = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    drop(std::mem::replace(&mut rig.client, stand_in));
+    // The client goes away while its application still runs: the connection
+    // closes and its slot is freed.
+    rig.stall_then_reset(first);
     rig.until(|e| *e == Event::Disconnect(first), |_| {});
     assert_eq!(rig.server.connection_count(), 0);
     rig.client = TcpStream::connect(addr).unwrap();
