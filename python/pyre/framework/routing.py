@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyre.framework.background import BackgroundTasks
 from pyre.framework.exceptions import HTTPException, RegistrationError
 from pyre.framework.request import Request
 from pyre.framework.ws import WebSocket
@@ -226,6 +227,9 @@ def build_endpoint(
         if pname in connection_names or annotation is connection_type:
             binders.append((pname, _request_binder))
             continue
+        if annotation is BackgroundTasks and not spec.websocket:
+            binders.append((pname, _background_binder))
+            continue
         if pname in params:
             converter = params[pname]
             if converter is not None:
@@ -276,6 +280,10 @@ def _type_name(annotation: Any) -> str:
 
 def _request_binder(request: Request) -> Request:
     return request
+
+
+def _background_binder(request: Request) -> BackgroundTasks:
+    return request.background_tasks
 
 
 def _path_binder(name: str, convert: Callable[[str], Any] | None) -> Callable[[Request], Any]:
