@@ -272,9 +272,8 @@ class FileResponse(Response):
             None, status=status, headers=headers, media_type=media_type, background=background
         )
         if filename is not None:
-            self.headers.append(
-                ("content-disposition", files.content_disposition(filename, content_disposition_type))
-            )
+            disposition = files.content_disposition(filename, content_disposition_type)
+            self.headers.append(("content-disposition", disposition))
 
     @classmethod
     def from_directory(
