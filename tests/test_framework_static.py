@@ -7,7 +7,6 @@ are encoded as RFC 6266 says."""
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,7 +77,7 @@ def raw_get(port: int, target: str) -> tuple[int, bytes]:
         while True:
             try:
                 chunk = sock.recv(65536)
-            except (ConnectionResetError, socket.timeout):
+            except (TimeoutError, ConnectionResetError):
                 break
             if not chunk:
                 break
@@ -189,10 +188,17 @@ def test_a_missing_file_is_a_404_through_the_handlers(client: httpx.Client) -> N
         ("report.pdf", 'attachment; filename="report.pdf"'),
         (
             "résumé €.txt",
-            "attachment; filename=\"r_sum_ _.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%E2%82%AC.txt",
+            'attachment; filename="r_sum_ _.txt"'
+            "; filename*=UTF-8''r%C3%A9sum%C3%A9%20%E2%82%AC.txt",
         ),
-        ('say "hi".txt', "attachment; filename=\"say \\\"hi\\\".txt\"; filename*=UTF-8''say%20%22hi%22.txt"),
-        ("日本語.txt", "attachment; filename=\"___.txt\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC%E8%AA%9E.txt"),
+        (
+            'say "hi".txt',
+            'attachment; filename="say \\"hi\\".txt"; filename*=UTF-8\'\'say%20%22hi%22.txt',
+        ),
+        (
+            "日本語.txt",
+            "attachment; filename=\"___.txt\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC%E8%AA%9E.txt",
+        ),
         ("a\r\nb.txt", "attachment; filename=\"a__b.txt\"; filename*=UTF-8''a%0D%0Ab.txt"),
     ],
 )
