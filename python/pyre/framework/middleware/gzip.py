@@ -80,7 +80,7 @@ class GZipMiddleware:
             response.body = gzip.compress(response.body, self.compresslevel, mtime=0)
         else:
             assert isinstance(response, StreamingResponse)
-            response.content = self._compress(response)
+            response.content = self._compress(response.content, response.charset)
         return response
 
     def _compressible(self, response: Response) -> bool:
@@ -91,9 +91,9 @@ class GZipMiddleware:
         media = (response.headers.get("content-type") or "").partition(";")[0].strip().lower()
         return media not in self.exclude_media_types
 
-    async def _compress(self, response: StreamingResponse) -> AsyncIterator[bytes]:
-        compressor = zlib.compressobj(self.compresslevel, zlib.DEFLATED, 31)
-        async for piece in _pieces(response.content, response.charset):
+    async def _compress(self, content: Any, charset: str) -> AsyncIterator[bytes]:
+        compressor = zlib.compressobj(self.compresslevel, zlib.DEFLATED, 31)  # 31: gzip framing
+        async for piece in _pieces(content, charset):
             out = compressor.compress(piece) + compressor.flush(zlib.Z_SYNC_FLUSH)
             if out:
                 yield out
