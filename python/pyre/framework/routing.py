@@ -6,7 +6,8 @@ methods=[...])`` or ``@websocket(template)``. When the blueprint is added to an 
 each endpoint's handler (the bound method) is analysed once: every parameter must be
 a path parameter of its template, the request (named ``request`` or annotated
 ``Request``; for a WebSocket endpoint the connection, named ``websocket`` or ``ws``
-or annotated ``WebSocket``), or have a default. Path values are converted by the
+or annotated ``WebSocket``), a ``BackgroundTasks`` (by annotation: tasks run after
+the response), or have a default. Path values are converted by the
 template's converter (in Rust, while matching) or, for a ``{name}`` without one, by
 the parameter's annotation.
 
