@@ -4,9 +4,12 @@ PSGI on Pyre (automatically: the app has ``__psgi__``) and over ASGI anywhere el
 How a request flows: the route table (a Rust trie, ``pyre._core.Router``, with the
 endpoints it points to) is read once per request, so a table swapped in by
 ``add_blueprint``/``remove_blueprint`` never changes under a request in flight. The
-request goes through the global middleware, then is matched (404, or 405 with
-``Allow``), then through the blueprint's and the endpoint's middleware to the
-handler, whose return value becomes a response. An exception anywhere becomes a
+request goes through the global middleware, then is matched: first against the
+mounts (``app.mount``, pyre.framework.mounts), the longest prefix first, then the
+routes (404, or 405 with ``Allow``), then through the blueprint's and the endpoint's
+middleware to the handler, whose return value becomes a response (``prepare()``d
+there, so a missing file is a 404 the exception handlers see). Background tasks run
+once the response was handed to the server. An exception anywhere becomes a
 response at the layer that raised it: an exception handler registered for its type,
 an ``HTTPException``'s status, or 500 (with the traceback only in debug mode).
 

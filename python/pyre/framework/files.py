@@ -7,6 +7,9 @@ matches gives 304. A ``Range`` of byte ranges on a GET, honoured unless ``If-Ran
 names another version, gives 206 with one range (``Content-Range``) or several
 (``multipart/byteranges``); a range no byte of the file satisfies gives 416. A
 malformed ``Range`` is ignored (200 with the whole file), as the RFC allows.
+
+Also here: ``safe_join``, the only way a request's path should become a file path
+(it never leaves the root), and ``content_disposition`` (RFC 6266 names).
 """
 
 from __future__ import annotations
