@@ -344,3 +344,13 @@ def test_load_extension_without_a_loop_in_process(modules: Path) -> None:
         sys.path.remove(str(modules))
         for name in ("nolooplater", "brokenlater"):
             sys.modules.pop(name, None)
+
+
+def test_sigusr1_reloads_a_single_process(server: ServerProcess, modules: Path) -> None:
+    write(modules, "singleviews", ASYNC_VERSION.format(version="v1"))
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert client.post("/admin/load/singleviews").json()["ok"] is True
+        write(modules, "singleviews", ASYNC_VERSION.format(version="v2"))
+        assert client.post("/admin/reload-all").json()["signalled"] is True
+        server.wait_for_log("extensions reloaded in", timeout=10)
+        assert client.get("/ext/version").text.startswith("v2 ")

@@ -224,3 +224,17 @@ def test_safe_join_table(tmp_path: Path) -> None:
         with pytest.raises(HTTPException) as raised:
             safe_join(root, bad)
         assert raised.value.status == 404, bad
+
+
+def test_mount_and_static_files_registration_errors(tmp_path: Path) -> None:
+    from pyre.framework import App, RegistrationError, StaticFiles
+
+    app = App()
+    with pytest.raises(RuntimeError, match="does not exist"):
+        StaticFiles(directory=tmp_path / "absent")
+    static = StaticFiles(directory=tmp_path)
+    with pytest.raises(RegistrationError, match="must not be '/'"):
+        app.mount("/", static)
+    app.mount("/static/", static)
+    with pytest.raises(RegistrationError, match="already mounted"):
+        app.mount("/static", static)

@@ -26,6 +26,7 @@ handshake and a close with 1011 after it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
@@ -513,7 +514,8 @@ class App:
             coroutine.send(None)
         except StopIteration:
             return _Done()
-        coroutine.close()
+        with contextlib.suppress(ExtensionError):
+            coroutine.close()  # undoes what the setup registered
         raise ExtensionFailed(
             name, RuntimeError("its setup awaited something: make it async, or await the load")
         )
