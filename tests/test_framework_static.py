@@ -6,6 +6,7 @@ are encoded as RFC 6266 says."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -238,3 +239,18 @@ def test_mount_and_static_files_registration_errors(tmp_path: Path) -> None:
     app.mount("/static/", static)
     with pytest.raises(RegistrationError, match="already mounted"):
         app.mount("/static", static)
+
+
+@pytest.mark.parametrize(
+    ("rest", "value"),
+    [("..%2f..%2fetc%2fhostname", "../../etc/hostname"), ("%2fetc%2fhostname", "/etc/hostname")],
+)
+def test_the_path_converter_hands_traversals_through(
+    server: ServerProcess, rest: str, value: str
+) -> None:
+    """Why ``safe_join`` exists: ``{rest:path}`` is the decoded rest of the path, so
+    ``os.path.join(root, rest)`` would leave the root (docs/framework.md, section 4)."""
+    status, body = raw_get(server.port, "/echo-path/" + rest)
+    assert status == 200
+    assert json.loads(body) == {"rest": value}
+    assert not os.path.normpath(os.path.join("/srv/root", value)).startswith("/srv/root/")

@@ -39,6 +39,10 @@ class Files(framework.Blueprint):
     async def safe(self, rest: str):
         return responses.FileResponse.from_directory(ROOT / "root", rest)
 
+    @framework.endpoint("/echo-path/{rest:path}")
+    async def echo_path(self, rest: str):
+        return {"rest": rest}
+
     @framework.endpoint("/missing")
     async def missing(self):
         return responses.FileResponse(ROOT / "root" / "no-such-file.txt")
