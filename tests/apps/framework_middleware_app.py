@@ -35,7 +35,9 @@ class Views(framework.Blueprint):
     @framework.endpoint("/encoded")
     async def encoded(self):
         return responses.Response(
-            b"already-encoded" * 100, headers={"content-encoding": "x-precompressed"}, media_type="text/plain"
+            b"already-encoded" * 100,
+            headers={"content-encoding": "x-precompressed"},
+            media_type="text/plain",
         )
 
     @framework.endpoint("/events")
