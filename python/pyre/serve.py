@@ -167,6 +167,7 @@ async def serve(
     tick_handle = _schedule_ticks(loop, server)
     publisher = metrics_slot.publish_from(loop, server) if metrics_slot else None
     _install_signal_handlers(loop, stop, forced)
+    _install_reload_signal(loop, app)
     if started is not None:
         started(addresses)
     try:
@@ -264,7 +265,44 @@ def _install_signal_handlers(
             loop.add_signal_handler(sig, on_signal)
 
 
+def _install_reload_signal(loop: asyncio.AbstractEventLoop, app: Any) -> None:
+    """SIGUSR1 calls the application's ``async __pyre_reload__()`` if it has one
+    (pyre.framework's App reloads its extensions); under ``--workers`` the
+    supervisor passes SIGUSR1 on to every worker. A signal that arrives while a
+    reload runs starts one more once it is done, never two at once."""
+    hook = getattr(app, "__pyre_reload__", None)
+    running: list[asyncio.Task[Any]] = []
+    again = False
+
+    async def reload() -> None:
+        nonlocal again
+        assert hook is not None
+        while True:
+            again = False
+            try:
+                await hook()
+            except Exception:
+                logger.exception("SIGUSR1: the application's reload failed")
+            if not again:
+                running.clear()
+                return
+
+    def on_signal() -> None:
+        nonlocal again
+        if hook is None:
+            logger.info("SIGUSR1: the application has no __pyre_reload__; nothing to reload")
+        elif running:
+            again = True
+        else:
+            running.append(loop.create_task(reload()))
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
+        loop.add_signal_handler(signal.SIGUSR1, on_signal)
+
+
 def _remove_signal_handlers(loop: asyncio.AbstractEventLoop) -> None:
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
+        loop.remove_signal_handler(signal.SIGUSR1)
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(sig)

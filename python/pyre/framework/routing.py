@@ -6,7 +6,8 @@ methods=[...])`` or ``@websocket(template)``. When the blueprint is added to an 
 each endpoint's handler (the bound method) is analysed once: every parameter must be
 a path parameter of its template, the request (named ``request`` or annotated
 ``Request``; for a WebSocket endpoint the connection, named ``websocket`` or ``ws``
-or annotated ``WebSocket``), or have a default. Path values are converted by the
+or annotated ``WebSocket``), a ``BackgroundTasks`` (by annotation: tasks run after
+the response), or have a default. Path values are converted by the
 template's converter (in Rust, while matching) or, for a ``{name}`` without one, by
 the parameter's annotation.
 
@@ -27,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyre.framework.background import BackgroundTasks
 from pyre.framework.exceptions import HTTPException, RegistrationError
 from pyre.framework.request import Request
 from pyre.framework.ws import WebSocket
@@ -226,6 +228,9 @@ def build_endpoint(
         if pname in connection_names or annotation is connection_type:
             binders.append((pname, _request_binder))
             continue
+        if annotation is BackgroundTasks and not spec.websocket:
+            binders.append((pname, _background_binder))
+            continue
         if pname in params:
             converter = params[pname]
             if converter is not None:
@@ -276,6 +281,10 @@ def _type_name(annotation: Any) -> str:
 
 def _request_binder(request: Request) -> Request:
     return request
+
+
+def _background_binder(request: Request) -> BackgroundTasks:
+    return request.background_tasks
 
 
 def _path_binder(name: str, convert: Callable[[str], Any] | None) -> Callable[[Request], Any]:
