@@ -146,6 +146,7 @@ async def serve(
         ws_per_message_deflate=config.ws_per_message_deflate,
         min_rate=config.min_rate,
         min_rate_grace=config.min_rate_grace,
+        tls=config.tls_config(),
         protocol_error_log=(lambda message: logger.debug("refused request: %s", message))
         if debug
         else None,
@@ -168,6 +169,8 @@ async def serve(
     publisher = metrics_slot.publish_from(loop, server) if metrics_slot else None
     _install_signal_handlers(loop, stop, forced)
     _install_reload_signal(loop, app)
+    if config.tls:
+        _install_certificate_reload(loop, server, config)
     if started is not None:
         started(addresses)
     try:
@@ -227,7 +230,8 @@ def _url(address: tuple[Any, Any], config: Config) -> str:
         return f"unix socket {host}"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    scheme = "https" if config.tls else "http"
+    return f"{scheme}://{host}:{port}"
 
 
 class _Ticker:
@@ -300,9 +304,30 @@ def _install_reload_signal(loop: asyncio.AbstractEventLoop, app: Any) -> None:
         loop.add_signal_handler(signal.SIGUSR1, on_signal)
 
 
+def _install_certificate_reload(
+    loop: asyncio.AbstractEventLoop, server: Any, config: Config
+) -> None:
+    """SIGHUP re-reads the certificate and key: connections accepted from then on use
+    the new ones, open connections keep theirs (none is dropped). A file that cannot
+    be used is logged and the old certificate stays. Under ``--workers`` the
+    supervisor handles SIGHUP itself (a rolling restart, which re-reads them too)."""
+
+    def on_signal() -> None:
+        try:
+            server.set_tls(config.tls_config())
+        except ValueError as exc:
+            logger.error("SIGHUP: the certificate was not reloaded: %s", exc)
+            return
+        logger.info("SIGHUP: certificate reloaded from %s", config.ssl_certfile)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
+        loop.add_signal_handler(signal.SIGHUP, on_signal)
+
+
 def _remove_signal_handlers(loop: asyncio.AbstractEventLoop) -> None:
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
         loop.remove_signal_handler(signal.SIGUSR1)
+        loop.remove_signal_handler(signal.SIGHUP)
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(sig)
