@@ -357,6 +357,7 @@ def main(**cli_kwargs: Any) -> None:
     from pyre import serve
 
     try:
+        config.check_tls()
         status = serve.run_config(config)
     except (ImportFromStringError, ConfigError) as exc:
         # Startup errors the user must fix (bad import string, uvloop missing): one line,

@@ -303,10 +303,13 @@ class Config:
             for name in ("ssl_keyfile", "ssl_ca_certs"):
                 if getattr(self, name) is not None:
                     raise ConfigError(name, "needs ssl_certfile (TLS is off without it)")
-            return
+
+    def check_tls(self) -> None:
+        """Reads the certificate and key files once, so that a missing or unusable one
+        fails at start (one line, exit status 1 from the CLI). Raises ConfigError."""
         try:
             self.tls_config()
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             raise ConfigError("ssl_certfile", str(exc)) from None
 
     @property
