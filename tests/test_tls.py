@@ -8,6 +8,7 @@ garbage on the TLS port, certificate reload, and start-up errors."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -386,6 +387,22 @@ def test_garbage_is_closed_counted_and_not_an_error(garbage: bytes, server: Serv
     while failures() <= before:
         assert time.monotonic() < deadline, "the failure was not counted"
         time.sleep(0.05)
+    assert "ERROR" not in server.log
+
+
+def test_tls_failures_are_logged_at_debug_level(pki: Pki, tmp_path: Path) -> None:
+    with serve_tls(pki, tmp_path, "--log-level", "debug") as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"\x16\x03\x01\x00\x05hello")
+            with contextlib.suppress(ConnectionResetError):
+                while sock.recv(4096):
+                    pass
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"\x16\x03\x01\x02\x00\x01")  # then closed mid-handshake
+        line = server.wait_for_log("refused connection: TLS: malformed record")
+        assert line.startswith("DEBUG:"), line
+        line = server.wait_for_log("TLS: connection closed during the handshake")
+        assert line.startswith("DEBUG:"), line
     assert "ERROR" not in server.log
 
 

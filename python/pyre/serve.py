@@ -147,7 +147,11 @@ async def serve(
         min_rate=config.min_rate,
         min_rate_grace=config.min_rate_grace,
         tls=config.tls_config(),
-        protocol_error_log=(lambda message: logger.debug("refused request: %s", message))
+        protocol_error_log=(
+            lambda message: logger.debug(
+                "refused %s: %s", "connection" if message.startswith("TLS:") else "request", message
+            )
+        )
         if debug
         else None,
         **access_log_options(config),

@@ -84,7 +84,8 @@ pub enum Event {
     /// The WebSocket ended (the closing handshake, a protocol error, the
     /// connection dropped): the request is over.
     WebSocketClosed(RequestKey, Box<WsClosed>),
-    /// A request was refused by the codec (only when `report_protocol_errors`).
+    /// A request was refused by the codec, or a TLS connection failed (status 0;
+    /// only when `report_protocol_errors`).
     ProtocolError {
         peer: Option<SocketAddr>,
         status: u16,
@@ -474,8 +475,15 @@ impl Server {
                     return true;
                 }
                 ReadResult::Failed => {
-                    if conn.tls.as_ref().is_some_and(|t| t.failed) {
+                    if let Some(tls) = conn.tls.as_ref().filter(|t| t.failed) {
                         self.metrics.tls_failed();
+                        if self.config.report_protocol_errors {
+                            self.queue.push_back(Event::ProtocolError {
+                                peer: conn.peer,
+                                status: 0,
+                                reason: tls.error.unwrap_or("TLS: failed"),
+                            });
+                        }
                     }
                     conn.read_closed = true;
                     conn.keep_alive = false;
@@ -494,6 +502,13 @@ impl Server {
         }
         conn.tls = None;
         self.metrics.tls_failed();
+        if self.config.report_protocol_errors {
+            self.queue.push_back(Event::ProtocolError {
+                peer: conn.peer,
+                status: 400,
+                reason: "plain HTTP request sent to an HTTPS port",
+            });
+        }
         self.write_error(id, 400, "plain HTTP request sent to an HTTPS port");
         false
     }

@@ -43,6 +43,8 @@ pub struct TlsSession {
     pub fresh: bool,
     /// The handshake or a record failed: nothing more is read or written.
     pub failed: bool,
+    /// Why it failed, for the debug log.
+    pub error: Option<&'static str>,
 }
 
 impl TlsSession {
@@ -53,6 +55,7 @@ impl TlsSession {
             conn,
             fresh: true,
             failed: false,
+            error: None,
         })
     }
 }
@@ -99,6 +102,11 @@ pub fn read(stream: &mut Stream, tls: Option<&mut TlsSession>, buf: &mut Vec<u8>
         }
         match tls.conn.read_tls(stream) {
             Ok(0) => {
+                if tls.conn.is_handshaking() {
+                    tls.failed = true;
+                    tls.error = Some("TLS: connection closed during the handshake");
+                    return ReadResult::Failed;
+                }
                 // The peer closed without close_notify (truncation) or after it.
                 let _ = tls.conn.process_new_packets();
                 return match read_plaintext(&mut tls.conn, buf, room) {
@@ -112,14 +120,30 @@ pub fn read(stream: &mut Stream, tls: Option<&mut TlsSession>, buf: &mut Vec<u8>
             Err(_) => return ReadResult::Failed,
         }
         tls.fresh = false;
-        if tls.conn.process_new_packets().is_err() {
+        if let Err(error) = tls.conn.process_new_packets() {
             // rustls queued an alert for the peer: send it, then give up.
             tls.failed = true;
+            tls.error = Some(describe(&error));
             let _ = tls.conn.write_tls(stream);
             return ReadResult::Failed;
         }
         // Handshake answers (and key updates) go out as soon as they are made.
         let _ = flush_tls(stream, &mut tls.conn);
+    }
+}
+
+/// A short, fixed description of a TLS failure (the debug log's reason).
+fn describe(error: &rustls::Error) -> &'static str {
+    use rustls::Error;
+    match error {
+        Error::InvalidMessage(_) => "TLS: malformed record (not TLS?)",
+        Error::DecryptError => "TLS: a record failed to decrypt",
+        Error::AlertReceived(_) => "TLS: the client sent an alert",
+        Error::PeerIncompatible(_) => "TLS: no version, cipher suite or key exchange in common",
+        Error::NoCertificatesPresented => "TLS: the client gave no certificate (required)",
+        Error::InvalidCertificate(_) => "TLS: the client's certificate is not valid",
+        Error::PeerMisbehaved(_) => "TLS: the client broke the protocol",
+        _ => "TLS: handshake failed",
     }
 }
 

@@ -575,7 +575,12 @@ impl Server {
                 Event::ProtocolError { peer, status, reason } => {
                     if let Some(log) = &self.protocol_error_log {
                         let peer = peer.map_or_else(|| "unix socket".to_string(), |p| p.to_string());
-                        log.call1(py, (format!("{status} {reason} (from {peer})"),))?;
+                        // Status 0: a TLS connection that failed (no HTTP answer).
+                        let message = match status {
+                            0 => format!("{reason} (from {peer})"),
+                            _ => format!("{status} {reason} (from {peer})"),
+                        };
+                        log.call1(py, (message,))?;
                     }
                 }
             }
