@@ -86,7 +86,7 @@ def test_request_headers_and_defaults(base: str) -> None:
             assert headers["x-client"] == "yes"
             assert headers["x-request"] == "1"
             assert headers["accept"] == "text/x"
-            assert headers["accept-encoding"] == "gzip, deflate"
+            assert headers["accept-encoding"] == "gzip, deflate, br, zstd"
             assert headers["user-agent"].startswith("pyre/")
 
     run(main())

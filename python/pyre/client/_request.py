@@ -1,0 +1,20 @@
+"""``Request``: what was sent, kept on its response (``response.request``) and on
+``HTTPStatusError`` for error reports."""
+
+from __future__ import annotations
+
+from pyre.client._headers import Headers
+
+
+class Request:
+    """The method, URL and header fields of a request as sent (``Host`` first)."""
+
+    __slots__ = ("headers", "method", "url")
+
+    def __init__(self, method: str, url: str, headers: list[tuple[bytes, bytes]]) -> None:
+        self.method = method
+        self.url = url
+        self.headers = Headers(headers)
+
+    def __repr__(self) -> str:
+        return f"<Request [{self.method} {self.url}]>"
