@@ -11,7 +11,9 @@ time whatever the compression ratio.
 - ``gzip`` (``x-gzip``) and ``deflate`` with Python's zlib. ``deflate`` is meant to
   be a zlib stream (RFC 9110), but some servers send raw deflate; as browsers do,
   the first bytes decide.
-- ``br`` when the ``brotli`` package is installed (bounded pieces with brotli >= 1.2);
+- ``br`` when the ``brotli`` package is installed (bounded pieces with brotli >= 1.2;
+  brotli stops its output once past the limit, so it holds at most one brotli block
+  more, and older versions inflate one input piece whole);
 - ``zstd`` with Python 3.14's ``compression.zstd``, else the ``zstandard`` package
   (its decoder has no output bound: one input piece is inflated whole);
 - ``identity`` is skipped. A coding not known (or whose package is missing) leaves
@@ -100,13 +102,12 @@ class _BrotliStep:
                     yield out
                 return
             out = obj.process(data, output_buffer_limit=DECODED_PIECE)
-            if out:
-                yield out
+            yield from _pieces(out)
             while not obj.can_accept_more_data():
                 out = obj.process(b"", output_buffer_limit=DECODED_PIECE)
                 if not out:
                     break
-                yield out
+                yield from _pieces(out)
         except brotli.error as e:
             raise DecodingError(f"invalid br body: {e}") from None
 
@@ -114,6 +115,13 @@ class _BrotliStep:
         if self._started and not self._obj.is_finished():
             raise DecodingError("invalid br body: the compressed data is truncated")
         return iter(())
+
+
+def _pieces(out: bytes) -> Iterator[bytes]:
+    # brotli's limit stops the output growing once reached, so one output may pass
+    # it by a block: handed on in pieces of the promised size.
+    for start in range(0, len(out), DECODED_PIECE):
+        yield out[start : start + DECODED_PIECE]
 
 
 class _ZstdStep:
