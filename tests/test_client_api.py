@@ -37,8 +37,9 @@ from pyre.client import (
     RemoteProtocolError,
     RequestNotRepeatable,
     TooManyRedirects,
+    _decoders,
+    _multipart,
 )
-from pyre.client import _decoders, _multipart
 from pyre.client._decoders import DECODED_PIECE, decoder_for
 from pyre.client._lines import LineSplitter
 from pyre.client._proxy import NoProxy, ProxyRules, parse_proxy
@@ -315,7 +316,8 @@ def test_requests_through_a_proxy_use_the_absolute_form(base: str) -> None:
             proxy = f"http://us%40er:p%3Ass@{address}"
             async with Client(proxy=proxy) as client:
                 first = await client.get("http://api.example.invalid/v1/items?page=2")
-                assert first.json()["line"] == "GET http://api.example.invalid/v1/items?page=2 HTTP/1.1"
+                line = "GET http://api.example.invalid/v1/items?page=2 HTTP/1.1"
+                assert first.json()["line"] == line
                 posted = await client.post("http://other.invalid:8080/x", json={"a": 1})
                 assert posted.json()["line"] == "POST http://other.invalid:8080/x HTTP/1.1"
                 assert posted.json()["body"] == '{"a":1}'
