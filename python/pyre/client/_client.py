@@ -358,12 +358,16 @@ class Client:
                 cookie = jars[-1].header_for(url)
                 if cookie:
                     hop_headers = [*raw_headers, (b"cookie", cookie.encode("latin-1"))]
-            proxy = self._proxy_for(url) if self._proxies else None
+            proxy = self._proxy_for(url) if self._proxies.by_scheme else None
             response = await self._exchange(method, url, hop_headers, body, timeouts, stream, proxy)
-            fields = response.headers.raw
-            set_cookies = [v.decode("latin-1") for n, v in fields if _is_set_cookie(n)]
-            for jar in jars:
-                jar.extract(url, set_cookies)
+            set_cookies = [
+                v.decode("latin-1")
+                for n, v in response.headers.raw
+                if len(n) == 10 and n.lower() == b"set-cookie"
+            ]
+            if set_cookies:
+                for jar in jars:
+                    jar.extract(url, set_cookies)
             if not (follow and response.is_redirect):
                 response.history = history
                 return response
@@ -621,7 +625,3 @@ class _StreamContext:
 def _has(headers: RawHeaders, name: bytes) -> bool:
     """Is field ``name`` (lowercase) among ``headers``?"""
     return any(field.lower() == name for field, _ in headers)
-
-
-def _is_set_cookie(name: bytes) -> bool:
-    return len(name) == 10 and name.lower() == b"set-cookie"

@@ -57,7 +57,8 @@ def make_body(
     data: RequestData | None = None,
     files: RequestFiles | None = None,
 ) -> Body:
-    if sum(x is not None for x in (content, json, data if files is None else files)) > 1:
+    given = (content is not None) + (json is not None) + (data is not None or files is not None)
+    if given > 1:
         raise TypeError("give one of content, json, data or files")
     if files is not None:
         multipart = MultipartBody(data, files)
