@@ -43,6 +43,7 @@ from pyre.client import (
 from pyre.client._decoders import DECODED_PIECE, decoder_for
 from pyre.client._lines import LineSplitter
 from pyre.client._proxy import NoProxy, ProxyRules, parse_proxy
+from pyre.client._redirects import same_origin_for_credentials
 from tests.apps.client_api import TEXT
 from tests.support import serve, serve_uvicorn
 
@@ -184,6 +185,37 @@ def test_credentials_stay_with_their_origin(base: str) -> None:
             )
             assert "authorization" not in headers_of(away)
             assert "cookie" not in headers_of(away)
+
+    run(main())
+
+
+ORIGIN_CASES = [
+    # (from, to, credentials kept)
+    ("http://a.example/x", "http://a.example/y", True),
+    ("http://a.example/x", "http://A.EXAMPLE:80/y", True),
+    ("http://a.example/x", "http://b.example/x", False),
+    ("http://a.example/x", "http://a.example:8080/x", False),
+    ("http://a.example:8080/x", "http://a.example/x", False),
+    ("https://a.example/x", "http://a.example/x", False),  # a downgrade
+    ("http://a.example/x", "https://a.example/x", True),  # the upgrade
+    ("http://a.example:8080/x", "https://a.example:8443/x", False),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "kept"), ORIGIN_CASES)
+def test_which_redirects_keep_credentials(old: str, new: str, kept: bool) -> None:
+    assert same_origin_for_credentials(old, new) is kept
+
+
+def test_credentials_are_not_sent_to_another_port(base: str) -> None:
+    async def main() -> None:
+        async with recording_proxy() as (address, seen, _):  # answers any request
+            async with Client(follow_redirects=True, auth=BearerAuth("secret")) as client:
+                response = await client.get(
+                    f"{base}/redirect", params={"to": f"http://{address}/elsewhere"}
+                )
+                assert response.json()["line"] == "GET /elsewhere HTTP/1.1"
+                assert "authorization" not in seen[0]["headers"]
 
     run(main())
 
@@ -581,6 +613,7 @@ def test_multipart_upload_is_parsed_by_the_server(base: str, tmp_path: Path) -> 
                     ("note", ("note.txt", b"hello", "text/x-note")),
                     ("quoted", ('we"ird\r\nname.bin', "text body")),
                     ("unnamed", (None, b"field from files")),
+                    ("accented", ("résumé.txt", b"x")),
                 ],
             )
             form = response.json()
@@ -603,6 +636,7 @@ def test_multipart_upload_is_parsed_by_the_server(base: str, tmp_path: Path) -> 
             assert fields["note"][0]["content_type"] == "text/x-note"
             assert fields["quoted"][0]["filename"] == "we%22ird%0D%0Aname.bin"
             assert fields["unnamed"] == ["field from files"]
+            assert fields["accented"][0]["filename"] == "résumé.txt"  # UTF-8
             # The file object was read in bounded pieces, never whole.
             assert recorded.asks and max(recorded.asks) == _multipart.FILE_PIECE
             assert -1 not in recorded.asks
