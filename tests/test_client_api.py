@@ -541,6 +541,20 @@ def test_decoders_without_a_server() -> None:
     layered = decoder_for("deflate, br")
     assert layered is not None
     assert b"".join([*layered.decode(data), *layered.flush()]) == b"layers"
+    # A gzip body of several members (RFC 1952), and padding after the last.
+    members = decoder_for("gzip")
+    assert members is not None
+    data = gzip.compress(b"one ") + gzip.compress(b"two") + b"\0\0\0"
+    assert b"".join([*members.decode(data), *members.flush()]) == b"one two"
+    # A zstd body of several frames (RFC 8878), cut anywhere.
+    frames = zstandard.ZstdCompressor().compress(b"a" * 1000) + zstandard.ZstdCompressor(
+        level=3
+    ).compress(b"b")
+    for at in range(0, len(frames), 5):
+        step = decoder_for("zstd")
+        assert step is not None
+        out = [*step.decode(frames[:at]), *step.decode(frames[at:]), *step.flush()]
+        assert b"".join(out) == b"a" * 1000 + b"b"
     zst = zstandard.ZstdCompressor().compress(b"z" * 100_000)
     step = decoder_for("zstd")
     assert step is not None

@@ -15,11 +15,14 @@ everything else.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, MutableMapping
 from email.message import Message
 from http.cookiejar import Cookie, CookieJar
 from typing import Any, Union
 from urllib.parse import urlsplit
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 CookieTypes = Union[Mapping[str, str], CookieJar, "Cookies"]
 
@@ -175,6 +178,9 @@ class Cookies(MutableMapping[str, str]):
 
     def extract(self, url: str, set_cookies: list[str]) -> None:
         """Stores the ``Set-Cookie`` values of a response to a request for ``url``."""
+        # A value with control characters (other than tab) is ignored whole
+        # (RFC 6265bis section 5.6): it could only end up breaking a Cookie header.
+        set_cookies = [v for v in set_cookies if not _CONTROL.search(v)]
         if set_cookies:
             self.jar.extract_cookies(_JarResponse(set_cookies), _JarRequest(url))  # type: ignore[arg-type]
 

@@ -54,12 +54,21 @@ except ImportError:  # pragma: no cover
 class _ZlibStep:
     def __init__(self, wbits: int, name: str) -> None:
         self._name = name
+        self._wbits = wbits
         self._obj = zlib.decompressobj(wbits)
         self._started = False
+        self._members = 1
+        self._ignoring = False  # the rest is padding after the last gzip member
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         obj = self._obj
-        while data and not obj.eof:
+        while data and not self._ignoring:
+            if obj.eof:
+                if self._name != "gzip":
+                    return  # bytes after the end of a deflate stream are ignored
+                # Another gzip member (RFC 1952 2.2: a gzip file is a series of them).
+                self._obj = obj = zlib.decompressobj(self._wbits)
+                self._members += 1
             try:
                 out = obj.decompress(data, DECODED_PIECE)
             except zlib.error as e:
@@ -68,20 +77,28 @@ class _ZlibStep:
                     self._obj = obj = zlib.decompressobj(-zlib.MAX_WBITS)
                     self._started = True
                     continue
+                if self._members > 1:
+                    # Not another member but padding after the last one: ignored,
+                    # as urllib3 does.
+                    self._ignoring = True
+                    return
                 raise DecodingError(f"invalid {self._name} body: {e}") from None
             self._started = True
-            data = obj.unconsumed_tail
+            # At the end of a stream, what follows it; else what the output bound left.
+            data = obj.unused_data if obj.eof else obj.unconsumed_tail
             if out:
                 yield out
 
     def finish(self) -> Iterator[bytes]:
+        if self._ignoring:
+            return
         try:
             tail = self._obj.flush()
         except zlib.error as e:  # pragma: no cover - flush rarely fails
             raise DecodingError(f"invalid {self._name} body: {e}") from None
         if tail:
             yield tail
-        if self._started and not self._obj.eof:
+        if self._started and not self._obj.eof and not self._ignoring:
             raise DecodingError(f"invalid {self._name} body: the compressed data is truncated")
 
 
@@ -142,16 +159,27 @@ class _ZstdStep:
         self._started = self._started or bool(data)
         try:
             if not self._bounded:
-                out = obj.decompress(data)
-                if out:
-                    yield out
+                while data:
+                    if obj.eof:
+                        # Another frame: a zstd stream may hold several (RFC 8878
+                        # section 3); zstandard's object decodes one (and refuses
+                        # input, even empty, after it).
+                        self._obj = obj = zstandard.ZstdDecompressor().decompressobj()
+                    out = obj.decompress(data)
+                    data = obj.unused_data if obj.eof else b""
+                    if out:
+                        yield out
                 return
-            while not obj.eof:
+            while True:
+                if obj.eof:
+                    if not data:
+                        break
+                    self._obj = obj = stdlib_zstd.ZstdDecompressor()  # another frame
                 out = obj.decompress(data, DECODED_PIECE)
-                data = b""
+                data = obj.unused_data if obj.eof else b""
                 if out:
                     yield out
-                if obj.needs_input:
+                if obj.needs_input and not data:
                     break
         except self._error as e:
             raise DecodingError(f"invalid zstd body: {e}") from None
