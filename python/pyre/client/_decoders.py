@@ -8,14 +8,16 @@ gzip bomb expands to gigabytes), it yields bounded pieces and keeps the rest of 
 input until they are taken, so a consumer of ``iter_bytes()`` holds one piece at a
 time whatever the compression ratio.
 
-- ``gzip`` (``x-gzip``) and ``deflate`` with Python's zlib. ``deflate`` is meant to
-  be a zlib stream (RFC 9110), but some servers send raw deflate; as browsers do,
-  the first bytes decide.
+- ``gzip`` (``x-gzip``) and ``deflate`` with Python's zlib; gzip members follow
+  one another (padding after the last is ignored, as urllib3 does). ``deflate`` is
+  meant to be a zlib stream (RFC 9110), but some servers send raw deflate; as
+  browsers do, the first bytes decide.
 - ``br`` when the ``brotli`` package is installed (bounded pieces with brotli >= 1.2;
   brotli stops its output once past the limit, so it holds at most one brotli block
   more, and older versions inflate one input piece whole);
-- ``zstd`` with Python 3.14's ``compression.zstd``, else the ``zstandard`` package
-  (its decoder has no output bound: one input piece is inflated whole);
+- ``zstd`` (one frame after another) with Python 3.14's ``compression.zstd``, else
+  the ``zstandard`` package (its decoder has no output bound: one input piece is
+  inflated whole);
 - ``identity`` is skipped. A coding not known (or whose package is missing) leaves
   the whole body undecoded: the caller sees the bytes as sent and the coding in
   ``Content-Encoding``. ``ACCEPT_ENCODING`` lists only what can be decoded here.
