@@ -136,6 +136,21 @@ def test_redirects_are_opt_in_and_resolve_locations(base: str) -> None:
     run(main())
 
 
+def test_a_streamed_redirect_leaves_its_connection_reusable(base: str) -> None:
+    async def main() -> None:
+        async with Client(base_url=base, follow_redirects=True) as client:
+            first = (await client.get("/echo")).json()["client"]
+            async with client.stream("GET", "/redirect?body=100") as response:
+                assert (await response.read()) and response.json()["client"] == first
+            # A long redirect body is not read: its connection is closed instead.
+            async with client.stream("GET", "/redirect?body=100000") as response:
+                second = json.loads(await response.read())["client"]
+            assert second != first
+            assert [r.status for r in response.history] == [302]
+
+    run(main())
+
+
 def test_bad_redirects(base: str) -> None:
     async def main() -> None:
         async with Client(base_url=base, follow_redirects=True, max_redirects=5) as client:

@@ -2,7 +2,8 @@
 meets), served by Pyre and by uvicorn. Routes:
 
     /echo                   the request: method, target, headers, body (JSON)
-    /redirect?to=U&status=S a redirect to U (default /echo, 302), Location as given
+    /redirect?to=U&status=S a redirect to U (default /echo, 302), Location as given;
+                            &body=N: a body of N times "moved"
     /set-cookie?c=V...      one Set-Cookie field per ``c`` value, then the echo
     /form                   the parsed form (Starlette's request.form(), i.e.
                             python-multipart): fields, and for files their name,
@@ -54,6 +55,7 @@ async def echo(request: Request) -> Response:
             "target": target,
             "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in request.headers.raw],
             "body": body.decode("latin-1"),
+            "client": f"{request.client.host}:{request.client.port}" if request.client else "",
         }
     )
 
@@ -61,7 +63,8 @@ async def echo(request: Request) -> Response:
 async def redirect(request: Request) -> Response:
     status = int(request.query_params.get("status", "302"))
     location = request.query_params.get("to", "/echo")
-    return Response(b"", status, headers={"location": location})
+    body = b"moved" * int(request.query_params.get("body", "0"))
+    return Response(body, status, headers={"location": location})
 
 
 async def set_cookie(request: Request) -> Response:

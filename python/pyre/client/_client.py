@@ -60,6 +60,9 @@ DEFAULT_LIMITS = Limits()
 # Methods whose requests carry a body by definition: without content they are sent
 # with Content-Length: 0 (some servers refuse them with no length at all).
 BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
+# The most bytes of a redirect's own body read (and dropped) on a streamed request
+# so that its connection can be reused; a longer body closes the connection instead.
+REDIRECT_BODY_DRAIN = 64 * 1024
 # The default read high-water mark (see pyre-net's DEFAULT_CLIENT_READ_HIGH_WATER).
 READ_HIGH_WATER = 256 * 1024
 
@@ -371,6 +374,8 @@ class Client:
             if not (follow and response.is_redirect):
                 response.history = history
                 return response
+            if stream:
+                await _drain(response, REDIRECT_BODY_DRAIN)
             await response.aclose()
             if len(history) >= self.max_redirects:
                 raise TooManyRedirects(f"more than {self.max_redirects} redirects (last: {url})")
@@ -620,6 +625,16 @@ class _StreamContext:
     async def __aexit__(self, *exc_info: object) -> None:
         if self._response is not None:
             await self._response.aclose()
+
+
+async def _drain(response: Response, limit: int) -> None:
+    """Reads at most ``limit`` bytes of ``response``'s body, so that a short body
+    (the usual redirect's) leaves its connection reusable."""
+    size = 0
+    async for piece in response.iter_raw():
+        size += len(piece)
+        if size > limit:
+            break
 
 
 def _has(headers: RawHeaders, name: bytes) -> bool:
