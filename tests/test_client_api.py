@@ -399,6 +399,13 @@ def test_proxy_from_the_environment_and_no_proxy(
                 direct = await client.get(f"{base}/echo")
                 assert direct.json()["target"] == "/echo"
             assert len(seen) == 1
+            # A redirect from a server reached directly to a host behind the proxy.
+            async with Client(follow_redirects=True) as client:
+                response = await client.get(
+                    f"{base}/redirect", params={"to": "http://behind.invalid/x"}
+                )
+                assert response.json()["line"] == "GET http://behind.invalid/x HTTP/1.1"
+                assert [r.status for r in response.history] == [302]
 
     run(main())
 
@@ -429,6 +436,7 @@ def test_cookie_jar_keeps_and_sends_cookies(base: str) -> None:
             assert "gone" not in client.cookies and "old" not in client.cookies
             assert "foreign" not in client.cookies
             assert client.cookies.get("secure") == "3"  # kept, but only for https
+            assert "secure=3" in (client.cookies.header_for(f"https://127.0.0.1:{port}/") or "")
             sent = headers_of(await client.get("/echo"))["cookie"]
             assert sorted(sent.split("; ")) == ["a=1", "later=6", "scoped=2"]
             # Path=/echo is not sent to /set-cookie; the jar updates a value.
