@@ -678,9 +678,16 @@ def test_multipart_upload_is_parsed_by_the_server(base: str, tmp_path: Path) -> 
             assert recorded.asks and max(recorded.asks) == _multipart.FILE_PIECE
             assert -1 not in recorded.asks
             # data= alone is an urlencoded form.
-            response = await client.post("/form", data={"name": "ada lovelace", "n": [1, 2]})
+            response = await client.post(
+                "/form", data={"name": "ada lovelace", "n": [1, 2], "ok": False, "é": b"&"}
+            )
             assert response.json()["content_type"] == "application/x-www-form-urlencoded"
-            assert response.json()["fields"] == {"name": ["ada lovelace"], "n": ["1", "2"]}
+            assert response.json()["fields"] == {
+                "name": ["ada lovelace"],
+                "n": ["1", "2"],
+                "ok": ["false"],
+                "é": ["&"],
+            }
             # Sent with a Content-Length when every size is known, chunked when not.
             echoed = await client.post("/echo", files={"f": ("f.bin", b"12345")})
             assert "content-length" in headers_of(echoed)

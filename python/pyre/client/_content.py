@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 from urllib.parse import urlencode
 
-from pyre.client._multipart import MultipartBody, RequestData, RequestFiles
+from pyre.client._multipart import MultipartBody, RequestData, RequestFiles, form_value
 
 Content = Union[
     bytes, bytearray, memoryview, str, "os.PathLike[str]", Iterable[Any], AsyncIterable[Any]
@@ -71,7 +71,13 @@ def make_body(
     if data is not None:
         if not isinstance(data, Mapping):
             raise TypeError(f"data must be a mapping of form fields, not {type(data).__name__}")
-        form = urlencode(list(data.items()), doseq=True).encode("ascii")
+        # Values as in a multipart form: numbers as text, booleans as true/false.
+        pairs = [
+            (name, value if isinstance(value, bytes) else form_value(value).decode())
+            for name, values in data.items()
+            for value in (values if isinstance(values, (list, tuple)) else [values])
+        ]
+        form = urlencode(pairs).encode("ascii")
         return Body(data=form, content_type="application/x-www-form-urlencoded")
     if json is not None:
         data = jsonlib.dumps(json, separators=(",", ":"), ensure_ascii=False).encode()

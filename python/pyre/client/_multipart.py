@@ -49,7 +49,7 @@ def _quote(value: str) -> bytes:
     return value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A").encode()
 
 
-def _value_bytes(value: Any) -> bytes:
+def form_value(value: Any) -> bytes:
     if isinstance(value, bytes):
         return value
     if value is True or value is False:
@@ -63,7 +63,7 @@ def _value_bytes(value: Any) -> bytes:
 
 class _DataField:
     def __init__(self, name: str, value: Any) -> None:
-        self.data = _value_bytes(value)
+        self.data = form_value(value)
         self.head = b'Content-Disposition: form-data; name="%s"\r\n\r\n' % _quote(name)
 
     def size(self) -> int | None:
