@@ -4,10 +4,10 @@ How it works: ``MultipartBody`` is an iterator of byte pieces: for each field it
 part head, then its content, then the closing boundary. A file's content is read in
 ``FILE_PIECE`` chunks only when the client pulls the next piece, which it does only
 while the connection's out-buffer is below its high-water mark, so a large upload
-is never held in memory. The total length is computed up front from the part heads and the
-file sizes, so the request has a ``Content-Length`` (servers and proxies that refuse
-chunked uploads accept it); when a file's size cannot be known (a pipe), the body is
-sent chunked instead.
+is never held in memory. The total length is computed up front from the part heads
+and the file sizes, so the request has a ``Content-Length`` (servers and proxies
+that refuse chunked uploads accept it); when a file's size cannot be known (a pipe),
+the body is sent chunked instead.
 
 Files are read with ordinary blocking reads of local files (as httpx does): a read
 of ``FILE_PIECE`` bytes from a page cache or disk is short next to a network write.
