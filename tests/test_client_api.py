@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
@@ -532,11 +533,17 @@ def test_malformed_compressed_bodies_raise_decoding_error(base: str) -> None:
 def test_a_gzip_bomb_is_decoded_in_bounded_pieces(base: str) -> None:
     async def main() -> None:
         async with Client(base_url=base) as client:
-            async with client.stream("GET", "/bomb?mib=64") as response:
-                raw_size = int(response.headers["content-length"])
-                total, largest = 0, 0
-                async for piece in response.iter_bytes():
-                    total, largest = total + len(piece), max(largest, len(piece))
+            tracemalloc.start()
+            try:
+                async with client.stream("GET", "/bomb?mib=64") as response:
+                    raw_size = int(response.headers["content-length"])
+                    total, largest = 0, 0
+                    async for piece in response.iter_bytes():
+                        total, largest = total + len(piece), max(largest, len(piece))
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            assert peak < 2 * 1024 * 1024, peak  # 64 MiB decoded, a few pieces held
             assert raw_size < 200_000
             assert total == 64 << 20
             assert largest <= DECODED_PIECE
@@ -716,7 +723,14 @@ def test_a_large_file_is_streamed(base: str, tmp_path: Path) -> None:
 
     async def main() -> None:
         async with Client(base_url=base, timeout=20) as client:
-            response = await client.post("/form", files={"upload": path}, data={"k": "v"})
+            tracemalloc.start()
+            try:
+                response = await client.post("/form", files={"upload": path}, data={"k": "v"})
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            # Python never held the file: a few pieces at most.
+            assert peak < 2 * 1024 * 1024, peak
             upload = response.json()["fields"]["upload"][0]
             assert (upload["size"], upload["sha256"]) == (size, digest.hexdigest())
             assert upload["content_type"] == "application/octet-stream"
