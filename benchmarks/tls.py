@@ -207,20 +207,23 @@ def commands(
 
 
 def https_ok(port: int) -> bool:
+    """One HTTPS request answered with the hello world (a close without close_notify,
+    as uvicorn's, is accepted once the body is in)."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    with (
-        contextlib.suppress(OSError),
-        socket.create_connection(("127.0.0.1", port), timeout=3) as raw,
-        context.wrap_socket(raw) as sock,
-    ):
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        data = b""
-        while piece := sock.recv(65536):
-            data += piece
-        return data.startswith(b"HTTP/1.1 200") and data.endswith(b"Hello, world!")
-    return False
+    data = b""
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=3) as raw,
+            context.wrap_socket(raw) as sock,
+        ):
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            while piece := sock.recv(65536):
+                data += piece
+    except OSError:
+        pass
+    return data.startswith(b"HTTP/1.1 200") and b"Hello, world!" in data
 
 
 @contextlib.contextmanager
@@ -305,7 +308,7 @@ def bench_idle(server: Running, args: argparse.Namespace) -> dict[str, Any]:
             sock = context.wrap_socket(raw)
             sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
             got = b""
-            while not got.endswith(b"Hello, world!"):
+            while b"Hello, world!" not in got:
                 got += sock.recv(4096)
             sockets.append(sock)
         time.sleep(1.0)
