@@ -11,7 +11,6 @@ clause each one enforces, other spellings, and the pipelined follow-up.
 from __future__ import annotations
 
 import re
-import socket
 import time
 from dataclasses import dataclass
 
@@ -608,7 +607,7 @@ def test_incomplete_body_is_not_complete(server: ServerProcess) -> None:
             request(f"POST /{t} HTTP/1.1".encode(), HOST, b"Content-Length: 10", body=b"hello")
         )
         time.sleep(0.1)
-        conn.sock.shutdown(socket.SHUT_WR)
+        conn.shutdown_write()
         assert conn.closed(), "the server must not answer an incomplete request as complete"
     deadline = time.monotonic() + 3
     while not calls(server, t) and time.monotonic() < deadline:
