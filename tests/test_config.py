@@ -107,6 +107,12 @@ def test_defaults() -> None:
         "write_high_water": 65536,
         "write_low_water": 16384,
         "root_path": "",
+        "ssl_certfile": None,
+        "ssl_keyfile": None,
+        "ssl_keyfile_password": None,
+        "ssl_ca_certs": None,
+        "ssl_cert_reqs": 0,
+        "ssl_ciphers": "TLSv1",
         "ws": "auto",
         "ws_max_size": 16 * 1024 * 1024,
         "ws_ping_interval": 20.0,
@@ -468,3 +474,15 @@ def test_access_log_off(capsys: pytest.CaptureFixture[str]) -> None:
     # Turning it back on works (configure_logging replaces, not accumulates, state).
     Config(app="m:a", access_log=True).configure_logging()
     assert access.isEnabledFor(logging.INFO)
+
+
+def test_tls_options_are_checked() -> None:
+    with pytest.raises(ConfigError, match="ssl_keyfile: needs ssl_certfile"):
+        Config(app="main:app", ssl_keyfile="key.pem")
+    with pytest.raises(ConfigError, match="ssl_cert_reqs"):
+        Config(app="main:app", ssl_certfile="cert.pem", ssl_cert_reqs=3)
+    config = Config(app="main:app", ssl_certfile="/nonexistent/cert.pem")
+    assert config.tls
+    with pytest.raises(ConfigError, match=r"ssl_certfile: --ssl-certfile /nonexistent/cert\.pem"):
+        config.check_tls()
+    assert Config(app="main:app").tls_config() is None
