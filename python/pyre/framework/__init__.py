@@ -32,25 +32,33 @@ from pyre.framework.extensions import (
     ExtensionNotLoaded,
     NoEntryPointError,
 )
+from pyre.framework.params import Body, Cookie, Header, Query
 from pyre.framework.request import Request
 from pyre.framework.routing import Blueprint, endpoint, websocket
 from pyre.framework.sessions import MemoryStore, Session, SessionStore
+from pyre.framework.validation import RequestValidationError, ValidationError
 from pyre.framework.ws import WebSocket, WebSocketDisconnect, WebSocketState
 
 __all__ = [
     "App",
     "Blueprint",
+    "Body",
+    "Cookie",
     "ExtensionAlreadyLoaded",
     "ExtensionError",
     "ExtensionFailed",
     "ExtensionNotLoaded",
     "HTTPException",
+    "Header",
     "MemoryStore",
     "NoEntryPointError",
+    "Query",
     "RegistrationError",
     "Request",
+    "RequestValidationError",
     "Session",
     "SessionStore",
+    "ValidationError",
     "WebSocket",
     "WebSocketDisconnect",
     "WebSocketState",
