@@ -48,6 +48,7 @@ from pyre.framework.extensions import (
     forget,
     import_extension,
 )
+from pyre.framework.openapi import DocsBlueprint, build_document
 from pyre.framework.request import AsgiSource, PsgiSource, Request
 from pyre.framework.responses import (
     JSONResponse,
@@ -67,6 +68,7 @@ from pyre.framework.routing import (
     route_key,
 )
 from pyre.framework.sessions import SessionMiddleware, SessionStore
+from pyre.framework.validation import RequestValidationError
 from pyre.framework.ws import (
     AsgiWebSocketSource,
     PsgiWebSocketSource,
@@ -95,7 +97,13 @@ class App:
 
     ``debug`` shows tracebacks in 500 responses (never enable it in production);
     ``redirect_slashes`` answers a path that only matches with (or without) a
-    trailing slash with a 308 redirect to the one that does."""
+    trailing slash with a 308 redirect to the one that does.
+
+    ``app.openapi()`` is the OpenAPI 3.1 document of the routes (``title``,
+    ``version``, ``description`` fill its ``info``). It is served only when asked
+    for: ``openapi_url="/openapi.json"`` serves it as JSON, and ``docs_url="/docs"``
+    (with ``openapi_url``) a page that renders it; both are off by default, so an
+    app does not publish its API's shape unless it means to."""
 
     def __init__(
         self,
@@ -104,8 +112,21 @@ class App:
         redirect_slashes: bool = False,
         extensions: list[str] | tuple[str, ...] = (),
         lifespan: Callable[[App], AbstractAsyncContextManager[Any]] | None = None,
+        title: str = "Pyre",
+        version: str = "0.1.0",
+        description: str | None = None,
+        openapi_url: str | None = None,
+        docs_url: str | None = None,
     ) -> None:
         self.debug = debug
+        self.title = title
+        self.version = version
+        self.description = description
+        # The app's own endpoints (openapi_url, docs_url), outside app.blueprints.
+        self._builtin: list[tuple[Blueprint, str]] = (
+            [(DocsBlueprint(self, openapi_url, docs_url), "")] if openapi_url else []
+        )
+        self._openapi: tuple[RouteTable, dict[str, Any], bytes] | None = None
         self.redirect_slashes = redirect_slashes
         self.state = SimpleNamespace()
         self._blueprints: list[tuple[Blueprint, str]] = []
@@ -162,6 +183,7 @@ class App:
                     raise ValueError(text)
                 return text
 
+            convert.pattern = converter  # type: ignore[attr-defined]  # for OpenAPI
         else:
             convert = converter
         converters = {**self._converters, name: convert}
@@ -247,13 +269,35 @@ class App:
             raise KeyError(f"url_for: no endpoint named {endpoint_name!r}")
         return fill_template(endpoint.template, params)
 
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of the current routes, built on first use and
+        again after any route change (see pyre.framework.openapi). Do not modify it."""
+        return self._document()[0]
+
+    def openapi_json(self) -> bytes:
+        """``openapi()`` as JSON bytes (what ``openapi_url`` serves)."""
+        return self._document()[1]
+
+    def _document(self) -> tuple[dict[str, Any], bytes]:
+        table = self._table
+        if self._openapi is None or self._openapi[0] is not table:
+            document = build_document(
+                table.endpoints,
+                self._converters,
+                title=self.title,
+                version=self.version,
+                description=self.description,
+            )
+            self._openapi = (table, document, JSONResponse(document).body)
+        return self._openapi[1], self._openapi[2]
+
     def _build(
         self, blueprints: list[tuple[Blueprint, str]], converters: dict[str, Any]
     ) -> RouteTable:
         endpoints: list[Endpoint] = []
         names: dict[str, Endpoint] = {}
         taken: dict[tuple[str, str], Endpoint] = {}
-        for blueprint, prefix in blueprints:
+        for blueprint, prefix in [*blueprints, *self._builtin]:
             for attribute, handler, spec in blueprint.endpoints():
                 endpoint = build_endpoint(
                     blueprint, attribute, handler, spec, prefix, set(converters)
@@ -519,6 +563,9 @@ class App:
                 if inspect.isawaitable(result):
                     result = await result
                 return to_response(result)
+        if isinstance(exc, RequestValidationError):
+            # Always JSON: the list of failing fields is the answer.
+            return JSONResponse({"detail": exc.errors}, status=exc.status, headers=exc.headers)
         if isinstance(exc, HTTPException):
             return self._error_response(request, exc.status, exc.detail, exc.headers)
         logger.error("Exception in handler for %s %s", request.method, request.path, exc_info=exc)

@@ -43,6 +43,9 @@ from pyre.framework.exceptions import HTTPException
 #: The status of a request whose input does not validate.
 VALIDATION_STATUS = 422
 
+#: How much of a failing text value an error entry quotes back (``input``).
+MAX_ECHOED_INPUT = 200
+
 
 class RequestValidationError(HTTPException):
     """The request's input did not validate: 422 with ``errors``, a list of
@@ -73,8 +76,12 @@ class Invalid(Exception):
 
 def error(kind: str, loc: list[Any], message: str, value: Any = None) -> dict[str, Any]:
     entry: dict[str, Any] = {"type": kind, "loc": loc, "msg": message}
-    if value is not None:
-        entry["input"] = value if isinstance(value, (str, int, float, bool)) else repr(value)
+    # Only a scalar input is echoed back, and at most MAX_ECHOED_INPUT characters of
+    # it: an error must not mirror a large body.
+    if isinstance(value, (int, float, bool)):
+        entry["input"] = value
+    elif isinstance(value, str):
+        entry["input"] = value[:MAX_ECHOED_INPUT]
     return entry
 
 
