@@ -4,10 +4,10 @@ tests/test_framework_typed.py and tests/test_framework_openapi.py: served by Pyr
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import enum
 import threading
-import time
 from typing import Annotated, TypedDict
 
 import msgspec
@@ -172,33 +172,32 @@ class Returns(framework.Blueprint):
         return {"id": "not a number"}
 
 
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
+
+
+async def set_request_id(request, call_next):  # type: ignore[no-untyped-def]
+    REQUEST_ID.set(request.headers.get("x-request-id") or "none")
+    return await call_next(request)
+
+
 class Threads(framework.Blueprint):
     """Sync handlers run in the thread pool: three of them are inside at once."""
 
     prefix = "/threads"
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.inside = 0
-        self.most = 0
+        self.barrier = threading.Barrier(3)
 
-    @framework.endpoint("/sleep")
-    def sleep(self, seconds: float = 0.5):
-        with self.lock:
-            self.inside += 1
-            self.most = max(self.most, self.inside)
-        time.sleep(seconds)
-        with self.lock:
-            self.inside -= 1
-        return {"most": self.most}
+    @framework.endpoint("/together")
+    def together(self, timeout: float = 5.0):
+        # Passes only when three requests are in handlers at the same time; served
+        # one after another, the first waits out the timeout and fails (a 500).
+        self.barrier.wait(timeout=timeout)
+        return {"thread": threading.current_thread() is not threading.main_thread()}
 
-    @framework.endpoint("/most")
-    async def most_seen(self):
-        return {"most": self.most}
-
-    @framework.endpoint("/reset", methods=["POST"])
-    async def reset(self):
-        self.most = 0
+    @framework.endpoint("/context", middleware=[set_request_id])
+    def context(self):
+        return {"request_id": REQUEST_ID.get()}
 
 
 def build(**options: object) -> App:

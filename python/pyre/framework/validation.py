@@ -308,6 +308,9 @@ def _pydantic_decoder(model: Any) -> Callable[[bytes], Any]:
 
 
 def _msgspec_decoder(msgspec: Any, annotation: Any) -> Callable[[bytes], Any]:
+    # A type msgspec can describe is one it decodes as JSON; a custom class it only
+    # rejects at decode time, so ask now (TypeError: a RegistrationError).
+    msgspec.json.schema(annotation)
     decoder = msgspec.json.Decoder(annotation)
 
     def decode(body: bytes) -> Any:
