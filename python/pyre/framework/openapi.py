@@ -221,9 +221,7 @@ def _operation(
             operation["description"] = rest.strip()
     parameters = [
         _path_parameter(name, converter, endpoint, converters, schemas)
-        for name, converter in (
-            (m.group(1), m.group(2)) for m in PARAM.finditer(endpoint.template)
-        )
+        for name, converter in ((m.group(1), m.group(2)) for m in PARAM.finditer(endpoint.template))
     ]
     parameters += [_parameter(binder, schemas) for binder in endpoint.plan.params]
     if parameters:

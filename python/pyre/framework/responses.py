@@ -159,9 +159,7 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(
-            content, default=serialization.default, option=orjson.OPT_NON_STR_KEYS
-        )
+        return orjson.dumps(content, default=serialization.default, option=orjson.OPT_NON_STR_KEYS)
 
 
 class RedirectResponse(Response):

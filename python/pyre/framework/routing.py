@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime
-import functools
 import decimal
 import enum
+import functools
 import inspect
 import re
 import typing
@@ -97,9 +97,7 @@ def endpoint(
     upper = tuple(m.upper() for m in methods)
     if WEBSOCKET in upper:
         raise ValueError("WebSocket endpoints are declared with @websocket(template)")
-    spec = EndpointSpec(
-        template, upper, name, tuple(middleware), response_model, include_in_schema
-    )
+    spec = EndpointSpec(template, upper, name, tuple(middleware), response_model, include_in_schema)
 
     def mark(function: Callable[..., Any]) -> Callable[..., Any]:
         specs = getattr(function, "__pyre_endpoints__", ())

@@ -92,9 +92,7 @@ def response_encoder(model: Any) -> Callable[[Any], bytes]:
 
         def with_msgspec(value: Any) -> bytes:
             try:
-                converted = msgspec.convert(
-                    _builtins(msgspec, value), model, from_attributes=True
-                )
+                converted = msgspec.convert(_builtins(msgspec, value), model, from_attributes=True)
             except msgspec.ValidationError as exc:
                 raise ResponseValidationError(str(exc)) from None
             return encoder.encode(converted)

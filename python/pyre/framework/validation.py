@@ -129,8 +129,10 @@ def is_struct(annotation: Any) -> bool:
 
 
 def is_typeddict(annotation: Any) -> bool:
-    return isinstance(annotation, type) and issubclass(annotation, dict) and hasattr(
-        annotation, "__total__"
+    return (
+        isinstance(annotation, type)
+        and issubclass(annotation, dict)
+        and hasattr(annotation, "__total__")
     )
 
 
@@ -369,7 +371,7 @@ def _converter_for(annotation: Any) -> Callable[[Any], Any]:
         name = annotation.__name__
 
         def scalar(v: Any) -> Any:
-            if isinstance(v, bool) and annotation is not bool or not isinstance(v, allowed):
+            if (isinstance(v, bool) and annotation is not bool) or not isinstance(v, allowed):
                 raise Invalid(f"{name}_type", f"Expected `{name}`, got `{type(v).__name__}`")
             return annotation(v)
 
