@@ -151,7 +151,11 @@ def strip_annotated(annotation: Any) -> tuple[Any, tuple[Any, ...]]:
 
 
 def plan_parameter(
-    label: str, parameter: inspect.Parameter, annotation: Any, extras: tuple[Any, ...]
+    label: str,
+    parameter: inspect.Parameter,
+    annotation: Any,
+    extras: tuple[Any, ...],
+    connection: str = "the request",
 ) -> Binder | None:
     """The binder of one parameter that is neither a path parameter nor the request;
     None for ``*args``/``**kwargs``. Raises RegistrationError when nothing can
@@ -175,7 +179,7 @@ def plan_parameter(
             marker = Param("body")
         elif default is inspect.Parameter.empty:
             raise RegistrationError(
-                f"{problem} is neither a path parameter of the route nor the request,"
+                f"{problem} is neither a path parameter of the route nor {connection},"
                 " and has no default (a query parameter needs a default or Query())"
             )
         else:

@@ -313,7 +313,8 @@ def build_endpoint(
                 binders.append((pname, _path_binder(pname, convert)))
             path_types[pname] = annotation
             continue
-        binder = plan_parameter(label, parameter, annotation, extras)
+        what = "the WebSocket" if spec.websocket else "the request"
+        binder = plan_parameter(label, parameter, annotation, extras, what)
         if binder is None:
             continue
         if binder.location != "body":
