@@ -411,3 +411,18 @@ def test_the_typed_example_app(tmp_path: Path) -> None:
             assert bad.json()["detail"][0]["loc"] == ["body", "price"]
             assert http.get("/openapi.json").json()["info"]["title"] == "Items"
             assert http.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"a=1&a=2&b", b"x=%C3%A9+y&&c=", b"k%20ey=v=w", b"=v", b"a=%zz", b"\xe9=\xe9", b"&&"],
+)
+def test_the_query_is_read_as_request_query_reads_it(raw: bytes) -> None:
+    from urllib.parse import parse_qsl
+
+    from pyre.framework.params import parse_query
+
+    expected: dict[str, list[str]] = {}
+    for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+        expected.setdefault(key, []).append(value)
+    assert parse_query(raw) == expected

@@ -28,6 +28,7 @@ import inspect
 import typing
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_plus
 
 from pyre.framework.exceptions import RegistrationError
 from pyre.framework.validation import (
@@ -128,9 +129,15 @@ class Plan:
         """Fills ``kwargs``; raises one RequestValidationError naming every failing
         field."""
         errors: list[dict[str, Any]] = []
+        query: dict[str, list[str]] | None = None
         for binder in self.params:
             try:
-                kwargs[binder.name] = binder.bind(request)
+                if binder.location == "query":
+                    if query is None:
+                        query = parse_query(request.query_string)
+                    kwargs[binder.name] = binder.bind(query)
+                else:
+                    kwargs[binder.name] = binder.bind(request)
             except Invalid as exc:
                 errors.append(error(exc.kind, [binder.location, binder.key], exc.message))
         if self.body is not None:
@@ -235,12 +242,37 @@ def plan_parameter(
     )
 
 
+def parse_query(raw: bytes) -> dict[str, list[str]]:
+    """The query string as name -> values, as ``request.query`` reads it (``+`` is a
+    space, percent escapes are UTF-8, blank values kept), without urllib's general
+    machinery: most pieces have nothing to unquote, and parse_qsl was a quarter of a
+    typed request's cost."""
+    found: dict[str, list[str]] = {}
+    if not raw:
+        return found
+    for piece in raw.split(b"&"):
+        if not piece:
+            continue
+        name, _, value = piece.partition(b"=")
+        key = (
+            unquote_plus(name.decode("latin-1"))
+            if b"%" in name or b"+" in name
+            else (name.decode("latin-1"))
+        )
+        text = value.decode("latin-1")
+        if b"%" in value or b"+" in value:
+            text = unquote_plus(text)
+        found.setdefault(key, []).append(text)
+    return found
+
+
 def _reader(location: str, key: str, many: Any) -> Callable[[Any], Any]:
-    """request -> the raw text (or, for a sequence, the list of texts)."""
+    """The raw text (or, for a sequence, the list of texts) from the request (the
+    parsed query, for the query)."""
     if location == "query":
         if many is not None:
-            return lambda request: request.query.getlist(key)
-        return lambda request: request.query.get(key)
+            return lambda query: query.get(key, ())
+        return lambda query: query[key][0] if key in query else None
     if location == "header":
         if many is not None:
             return lambda request: request.headers.get_all(key)

@@ -89,10 +89,15 @@ def response_encoder(model: Any) -> Callable[[Any], bytes]:
     msgspec = msgspec_module()
     if msgspec is not None:
         encoder = msgspec.json.Encoder()
+        convert = msgspec.convert
 
         def with_msgspec(value: Any) -> bytes:
+            if value.__class__ is model:
+                return encoder.encode(value)
+            if value.__class__ is not dict:
+                value = _builtins(msgspec, value)
             try:
-                converted = msgspec.convert(_builtins(msgspec, value), model, from_attributes=True)
+                converted = convert(value, model, from_attributes=True)
             except msgspec.ValidationError as exc:
                 raise ResponseValidationError(str(exc)) from None
             return encoder.encode(converted)
