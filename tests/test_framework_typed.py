@@ -168,6 +168,16 @@ def test_every_failing_field_is_named(client: httpx.Client) -> None:
     assert locs == [["query", "dry_run"], ["body", "name"], ["body", "age"]]
 
 
+def test_a_failing_text_value_is_quoted(client: httpx.Client) -> None:
+    (entry,) = client.get("/params/required?page=500").json()["detail"]
+    assert entry == {
+        "type": "less_than_equal",
+        "loc": ["query", "page"],
+        "msg": "Input should be <= 100",
+        "input": "500",
+    }
+
+
 def test_a_large_invalid_value_is_not_echoed_whole(client: httpx.Client) -> None:
     response = client.post("/body/model", json={"name": "a", "age": "9" * 5000 + "x"})
     assert response.status_code == 422

@@ -139,7 +139,8 @@ class Plan:
                 else:
                     kwargs[binder.name] = binder.bind(request)
             except Invalid as exc:
-                errors.append(error(exc.kind, [binder.location, binder.key], exc.message))
+                loc = [binder.location, binder.key]
+                errors.append(error(exc.kind, loc, exc.message, exc.value))
         if self.body is not None:
             try:
                 kwargs[self.body.name] = await self.body.bind(request)
@@ -295,9 +296,13 @@ def _one(
             if required:
                 raise Invalid("missing", "Field required")
             return copy.copy(default)
-        value = convert(text)
-        if checked:
-            constraints.check(value)
+        try:
+            value = convert(text)
+            if checked:
+                constraints.check(value)
+        except Invalid as exc:
+            exc.value = text
+            raise
         return value
 
     return bind
@@ -318,10 +323,16 @@ def _many(
             if required:
                 raise Invalid("missing", "Field required")
             return copy.copy(default)
-        values = [convert(text) for text in texts]
-        if checked:
-            for value in values:
-                constraints.check(value)
+        values = []
+        for text in texts:
+            try:
+                value = convert(text)
+                if checked:
+                    constraints.check(value)
+            except Invalid as exc:
+                exc.value = text
+                raise
+            values.append(value)
         return values
 
     return bind

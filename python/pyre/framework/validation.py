@@ -72,6 +72,7 @@ class Invalid(Exception):
         self.kind = kind
         self.message = message
         self.loc = loc
+        self.value: Any = None  # the text that failed, when there was one
 
 
 def error(kind: str, loc: list[Any], message: str, value: Any = None) -> dict[str, Any]:
