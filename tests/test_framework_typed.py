@@ -10,14 +10,17 @@ import dataclasses
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, ClassVar, TypedDict
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyre import framework
 from pyre.framework import App, Body, Cookie, Query, RegistrationError, validation
 from pyre.framework.routing import Endpoint
+from tests.apps.typed_app import ItemModel, ItemStruct, Params
 from tests.support import serve, serve_uvicorn
 
 APP = "tests.apps.typed_app:app"
@@ -436,3 +439,35 @@ def test_the_query_is_read_as_request_query_reads_it(raw: bytes) -> None:
     for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
         expected.setdefault(key, []).append(value)
     assert parse_query(raw) == expected
+
+
+# ---------------------------------------------------------------------- fuzz
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200) | st.sampled_from([b"{}", b"[1]", b"null", b'{"name": 1}']))
+def test_fuzz_body_decoders_only_raise_validation_errors(body: bytes) -> None:
+    for model in (ItemStruct, Order, ItemModel):
+        try:
+            validation.body_decoder(model)(body)
+        except validation.RequestValidationError as exc:
+            assert exc.errors and all(e["loc"][0] == "body" for e in exc.errors)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_fuzz_query_binding_only_raises_validation_errors(raw: bytes) -> None:
+    app = App()
+    app.add_blueprint(Params())
+    plans = [e.plan for e in app._table.endpoints]
+
+    class Fake:
+        query_string = raw
+        headers = httpx.Headers({"x-token": "t"})
+        cookies: ClassVar[dict[str, str]] = {}
+
+    for plan in plans:
+        try:
+            asyncio.run(plan.bind(Fake(), {}))
+        except validation.RequestValidationError as exc:
+            assert all(e["loc"][0] == "query" for e in exc.errors)
