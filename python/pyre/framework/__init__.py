@@ -3,7 +3,10 @@
 Endpoints (``@endpoint`` for HTTP, ``@websocket`` for WebSockets) live on
 :class:`Blueprint` classes that keep a reference to the app; the route table is a
 Rust trie; the app speaks PSGI on Pyre (automatically) and ASGI anywhere else
-(uvicorn, granian). See docs/framework.md and docs/websocket.md.
+(uvicorn, granian). Parameters are also bound from the query, headers, cookies
+and a typed JSON body (``Query()``, ``Header()``, ``Cookie()``, ``Body()``; bad input
+is a 422 ``RequestValidationError``), structured return values become JSON, and
+``app.openapi()`` describes it all. See docs/framework.md and docs/websocket.md.
 
     from pyre import framework
     from pyre.framework import App, Request, responses
