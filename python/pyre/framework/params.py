@@ -125,9 +125,10 @@ class Plan:
     def __bool__(self) -> bool:
         return bool(self.params) or self.body is not None
 
-    async def bind(self, request: Any, kwargs: dict[str, Any]) -> None:
-        """Fills ``kwargs``; raises one RequestValidationError naming every failing
-        field."""
+    def bind_text(self, request: Any, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+        """Fills ``kwargs`` with the query, header and cookie parameters; returns the
+        errors (empty: all bound). Sync, so an endpoint without a body awaits
+        nothing for its parameters."""
         errors: list[dict[str, Any]] = []
         query: dict[str, list[str]] | None = None
         for binder in self.params:
@@ -141,6 +142,12 @@ class Plan:
             except Invalid as exc:
                 loc = [binder.location, binder.key]
                 errors.append(error(exc.kind, loc, exc.message, exc.value))
+        return errors
+
+    async def bind(self, request: Any, kwargs: dict[str, Any]) -> None:
+        """Fills ``kwargs``; raises one RequestValidationError naming every failing
+        field (the text parameters' and the body's)."""
+        errors = self.bind_text(request, kwargs)
         if self.body is not None:
             try:
                 kwargs[self.body.name] = await self.body.bind(request)

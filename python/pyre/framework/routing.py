@@ -39,6 +39,7 @@ from pyre.framework.params import Plan, plan_parameter, strip_annotated
 from pyre.framework.request import Request
 from pyre.framework.responses import Response
 from pyre.framework.serialization import JSON, response_encoder, response_type
+from pyre.framework.validation import RequestValidationError
 from pyre.framework.ws import WebSocket
 
 Middleware = Callable[[Request, Callable[[Request], Awaitable[Any]]], Awaitable[Any]]
@@ -200,14 +201,32 @@ async def run_in_thread(function: Callable[..., Any], kwargs: dict[str, Any]) ->
     return result
 
 
+class _EncodedJSON(Response):
+    """A 200 of JSON bytes already encoded by a response model: skips the generic
+    constructor's rendering and header checks (a typed GET's hot path)."""
+
+    media_type = JSON
+
+    def __init__(self, body: bytes) -> None:
+        self.status = 200
+        self.body = body
+        self.headers = [("content-type", JSON)]
+
+
 def _typed_invoker(endpoint: Endpoint) -> Callable[[Request], Awaitable[Any]]:
     handler, binders, plan = endpoint.handler, endpoint.binders, endpoint.plan
     is_coroutine = endpoint.is_coroutine
     encode = None if endpoint.response_model is None else response_encoder(endpoint.response_model)
+    text_only = bool(plan.params) and plan.body is None
+    with_body = plan.body is not None
 
     async def invoke(request: Request) -> Any:
         kwargs = {name: bind(request) for name, bind in binders}
-        if plan:
+        if text_only:
+            errors = plan.bind_text(request, kwargs)
+            if errors:
+                raise RequestValidationError(errors)
+        elif with_body:
             await plan.bind(request, kwargs)
         if is_coroutine:
             result = await handler(**kwargs)
@@ -218,9 +237,9 @@ def _typed_invoker(endpoint: Endpoint) -> Callable[[Request], Awaitable[Any]]:
         if isinstance(result, tuple) and 2 <= len(result) <= 3:
             body, *rest = result
             if not isinstance(body, Response):
-                body = Response(encode(body), media_type=JSON)
+                body = _EncodedJSON(encode(body))
             return (body, *rest)
-        return Response(encode(result), media_type=JSON)
+        return _EncodedJSON(encode(result))
 
     return invoke
 
