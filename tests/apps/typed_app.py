@@ -121,6 +121,14 @@ class Bodies(framework.Blueprint):
     async def model(self, person: ItemModel, dry_run: bool = False):
         return {"name": person.name, "age": person.age, "dry_run": dry_run}
 
+    @framework.endpoint("/models", methods=["POST"])
+    async def models(self, people: list[ItemModel] = Body()):
+        return {"names": [p.name for p in people]}
+
+    @framework.endpoint("/structs", methods=["POST"])
+    async def structs(self, items: list[ItemStruct] = Body()):
+        return {"names": [i.name for i in items]}
+
     @framework.endpoint("/optional", methods=["POST"])
     async def optional(self, item: ItemData | None = Body(None)):
         return {"item": None if item is None else item.name}

@@ -279,7 +279,8 @@ def _msgspec_loc(path: str) -> list[Any]:
 def body_decoder(annotation: Any) -> Callable[[bytes], Any]:
     """bytes -> a validated value of ``annotation``; raises RequestValidationError
     with ``loc`` starting at ``"body"``. Planned once per endpoint."""
-    if is_pydantic_model(annotation):
+    item = sequence_item(annotation)
+    if is_pydantic_model(annotation) or (item is not None and is_pydantic_model(item)):
         return _pydantic_decoder(annotation)
     msgspec = msgspec_module()
     if msgspec is not None:
@@ -292,13 +293,20 @@ def _empty_body() -> RequestValidationError:
 
 
 def _pydantic_decoder(model: Any) -> Callable[[bytes], Any]:
+    """A model's ``model_validate_json``; a list of models through a TypeAdapter."""
     import pydantic
+
+    validate_json = (
+        model.model_validate_json
+        if is_pydantic_model(model)
+        else pydantic.TypeAdapter(model).validate_json
+    )
 
     def decode(body: bytes) -> Any:
         if not body:
             raise _empty_body()
         try:
-            return model.model_validate_json(body)
+            return validate_json(body)
         except pydantic.ValidationError as exc:
             raise RequestValidationError(
                 [
