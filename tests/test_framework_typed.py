@@ -206,6 +206,18 @@ def test_validation_errors_go_through_exception_handlers() -> None:
     assert response.json() == {"invalid": ["query.dry_run", "body.age"]}
 
 
+def test_a_websocket_with_bad_query_is_denied_with_422(client: httpx.Client) -> None:
+    upgrade = {
+        "connection": "upgrade",
+        "upgrade": "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    response = client.get("/ws/double?n=x", headers=upgrade)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "n"]
+
+
 # ---------------------------------------------------------------- return values
 
 

@@ -208,10 +208,19 @@ class Threads(framework.Blueprint):
         return {"request_id": REQUEST_ID.get()}
 
 
+class Sockets(framework.Blueprint):
+    """A WebSocket endpoint with a typed query parameter."""
+
+    @framework.websocket("/ws/double")
+    async def double(self, ws: framework.WebSocket, n: int = Query()):
+        await ws.accept()
+        await ws.send_text(str(2 * n))
+
+
 def build(**options: object) -> App:
     app = App(title="Typed", version="1.2.3", **options)  # type: ignore[arg-type]
     app.add_converter("hex", r"[0-9a-f]+")
-    for blueprint in (Params(), Bodies(), Returns(), Threads()):
+    for blueprint in (Params(), Bodies(), Returns(), Threads(), Sockets()):
         app.add_blueprint(blueprint)
     return app
 

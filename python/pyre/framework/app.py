@@ -524,6 +524,10 @@ class App:
             return
         except Exception as exc:
             if ws.connection_state is WebSocketState.CONNECTING:
+                if isinstance(exc, RequestValidationError):
+                    body = JSONResponse({"detail": exc.errors}).body
+                    await ws.deny(exc.status, body, {"content-type": "application/json"})
+                    return
                 if not isinstance(exc, HTTPException):
                     logger.error("Exception in WebSocket handler for %s", ws.path, exc_info=exc)
                     exc = HTTPException(500)
