@@ -20,12 +20,9 @@ WebSocket endpoints share the route table with HTTP ones under the pseudo-method
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import datetime
 import decimal
 import enum
-import functools
 import inspect
 import re
 import typing
@@ -35,11 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyre.framework.exceptions import HTTPException, RegistrationError
+from pyre.framework.invoking import run_in_thread, typed_invoker
 from pyre.framework.params import Plan, plan_parameter, strip_annotated
 from pyre.framework.request import Request
-from pyre.framework.responses import Response
-from pyre.framework.serialization import JSON, response_encoder, response_type
-from pyre.framework.validation import RequestValidationError
+from pyre.framework.serialization import response_type
 from pyre.framework.ws import WebSocket
 
 Middleware = Callable[[Request, Callable[[Request], Awaitable[Any]]], Awaitable[Any]]
@@ -182,66 +178,11 @@ class Endpoint:
 
     async def invoke(self, request: Request) -> Any:
         # The plain invoker: path parameters and the request only. Endpoints with a
-        # plan or a response model get _typed_invoker's instead (build_endpoint).
+        # plan or a response model get invoking.typed_invoker's (build_endpoint).
         kwargs = {name: bind(request) for name, bind in self.binders}
         if self.is_coroutine:
             return await self.handler(**kwargs)
         return await run_in_thread(self.handler, kwargs)
-
-
-async def run_in_thread(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-    """Runs a sync handler in the loop's default executor (its size is the loop's:
-    ``min(32, cpus + 4)`` threads unless ``loop.set_default_executor`` changed it),
-    with a copy of the caller's contextvars, as ``asyncio.to_thread`` does."""
-    loop = asyncio.get_running_loop()
-    context = contextvars.copy_context()
-    result = await loop.run_in_executor(None, functools.partial(context.run, function, **kwargs))
-    if inspect.isawaitable(result):
-        result = await result
-    return result
-
-
-class _EncodedJSON(Response):
-    """A 200 of JSON bytes already encoded by a response model: skips the generic
-    constructor's rendering and header checks (a typed GET's hot path)."""
-
-    media_type = JSON
-
-    def __init__(self, body: bytes) -> None:
-        self.status = 200
-        self.body = body
-        self.headers = [("content-type", JSON)]
-
-
-def _typed_invoker(endpoint: Endpoint) -> Callable[[Request], Awaitable[Any]]:
-    handler, binders, plan = endpoint.handler, endpoint.binders, endpoint.plan
-    is_coroutine = endpoint.is_coroutine
-    encode = None if endpoint.response_model is None else response_encoder(endpoint.response_model)
-    text_only = bool(plan.params) and plan.body is None
-    with_body = plan.body is not None
-
-    async def invoke(request: Request) -> Any:
-        kwargs = {name: bind(request) for name, bind in binders}
-        if text_only:
-            errors = plan.bind_text(request, kwargs)
-            if errors:
-                raise RequestValidationError(errors)
-        elif with_body:
-            await plan.bind(request, kwargs)
-        if is_coroutine:
-            result = await handler(**kwargs)
-        else:
-            result = await run_in_thread(handler, kwargs)
-        if encode is None or isinstance(result, Response):
-            return result
-        if isinstance(result, tuple) and 2 <= len(result) <= 3:
-            body, *rest = result
-            if not isinstance(body, Response):
-                body = _EncodedJSON(encode(body))
-            return (body, *rest)
-        return _EncodedJSON(encode(result))
-
-    return invoke
 
 
 def _convert_bool(text: str) -> bool:
@@ -369,7 +310,7 @@ def build_endpoint(
         path_types=path_types,
     )
     if plan or model is not None:
-        built.invoke = _typed_invoker(built)  # type: ignore[method-assign]
+        built.invoke = typed_invoker(built)  # type: ignore[method-assign]
     return built
 
 
