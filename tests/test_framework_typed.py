@@ -489,3 +489,20 @@ def test_fuzz_query_binding_only_raises_validation_errors(raw: bytes) -> None:
             asyncio.run(plan.bind(Fake(), {}))
         except validation.RequestValidationError as exc:
             assert all(e["loc"][0] == "query" for e in exc.errors)
+
+
+def test_response_models_without_msgspec(monkeypatch: pytest.MonkeyPatch) -> None:
+    import orjson
+
+    from pyre.framework import serialization
+    from tests.apps.typed_app import ItemDict, PublicPoint
+
+    monkeypatch.setattr(serialization, "msgspec_module", lambda: None)
+    point = serialization.response_encoder(PublicPoint)
+    assert orjson.loads(point({"x": 1, "y": 2, "z": 3})) == {"x": 1, "y": 2}
+    assert orjson.loads(point(PublicPoint(3, 4))) == {"x": 3, "y": 4}
+    many = serialization.response_encoder(list[ItemDict])
+    rows = [{"name": "a", "count": 1, "secret": "s"}]
+    assert orjson.loads(many(rows)) == [{"name": "a", "count": 1}]
+    with pytest.raises(serialization.ResponseValidationError):
+        point(object())
