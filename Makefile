@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.requirements-installed
 # Python files outside the package and tests, linted too (the folders may hold none yet).
 PY_EXTRA := $(wildcard benchmarks/*.py benchmarks/*/*.py examples/*.py examples/*/*.py)
 
-.PHONY: test test-deps serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz autobahn bench bench-stream bench-balance bench-client bench-codec bench-ws attack soak clean
+.PHONY: test test-deps serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz autobahn bench bench-stream bench-balance bench-client bench-codec bench-ws bench-tls attack soak clean
 
 test: build rust-test py-test lint
 	@echo "make test: all Rust and Python tests and checks passed"
@@ -102,6 +102,12 @@ bench-client:
 # Pyre, uvicorn and granian (benchmarks/websocket.py, own venv, pinned CPUs).
 bench-ws:
 	scripts/bench.sh --websocket
+
+# HTTPS: hello world over TLS (kept-alive and a handshake per request), memory per
+# idle TLS connection and a 1 GiB download, against uvicorn --ssl-*, granian's TLS and
+# nginx terminating TLS in front of uvicorn (benchmarks/tls.py).
+bench-tls:
+	scripts/bench.sh --tls
 
 # Codec micro-benchmarks (criterion): validated parse vs bare httparse, chunked.
 bench-codec:

@@ -11,6 +11,8 @@
 #        client benchmark, benchmarks/client.py, against nginx)
 #        scripts/bench.sh --websocket [websocket.py options]   (make bench-ws: the
 #        WebSocket benchmark, benchmarks/websocket.py)
+#        scripts/bench.sh --tls [tls.py options]   (make bench-tls: HTTPS against
+#        uvicorn, granian and nginx in front of uvicorn, benchmarks/tls.py)
 #
 # 1. installs wrk (or, with --stream, nginx-light and curl) if missing (apt-get, as
 #    root directly, else through sudo);
@@ -54,6 +56,10 @@ elif [ "${1:-}" = "--client" ]; then
     shift
     script=benchmarks/client.py
     tools=(nginx taskset)
+elif [ "${1:-}" = "--tls" ]; then
+    shift
+    script=benchmarks/tls.py
+    tools=(wrk nginx curl openssl taskset)
 elif [ "${1:-}" = "--websocket" ]; then
     shift
     script=benchmarks/websocket.py

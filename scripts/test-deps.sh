@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System packages the test suite needs, installed when missing (make test runs this):
-# Debian's nginx (nginx-light), the reverse proxy in tests/test_nginx_proxy.py.
+# Debian's nginx (nginx-light), the reverse proxy in tests/test_nginx_proxy.py, and curl.
 set -euo pipefail
 
 as_root() {
@@ -19,5 +19,14 @@ if ! command -v nginx >/dev/null 2>&1 && ! [ -x /usr/sbin/nginx ]; then
     if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null; then
         as_root apt-get update -q >/dev/null
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null
+    fi
+fi
+
+# curl: a TLS client of tests/test_tls.py.
+if ! command -v curl >/dev/null 2>&1; then
+    echo "test-deps.sh: installing curl"
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q curl >/dev/null; then
+        as_root apt-get update -q >/dev/null
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q curl >/dev/null
     fi
 fi

@@ -4,6 +4,7 @@ version serving; and cookies set and read through the framework."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -61,7 +62,7 @@ def test_load_reload_unload_while_serving(tmp_path: Path) -> None:
     modules.mkdir()
     record = tmp_path / "record.txt"
     write(modules, "viewsext", VERSION.format(version="v1", record=str(record)))
-    env = {"PYTHONPATH": f"{modules}:{Path.cwd()}"}
+    env = {"PYTHONPATH": f"{modules}:{Path.cwd()}:{os.environ.get('PYTHONPATH', '')}"}
     with (
         serve(APP, env=env, tmp=tmp_path) as server,
         httpx.Client(base_url=server.url, timeout=10) as client,
@@ -162,7 +163,7 @@ def test_extension_errors(tmp_path: Path) -> None:
         "async def teardown(app):\n"
         "    await asyncio.sleep(0)\n",
     )
-    env = {"PYTHONPATH": f"{modules}:{Path.cwd()}"}
+    env = {"PYTHONPATH": f"{modules}:{Path.cwd()}:{os.environ.get('PYTHONPATH', '')}"}
     with (
         serve(APP, env=env, tmp=tmp_path) as server,
         httpx.Client(base_url=server.url, timeout=10) as client,

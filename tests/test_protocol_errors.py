@@ -187,7 +187,12 @@ MALFORMED = [
         "raw-utf8-in-target", request(b"GET /caf\xc3\xa9 HTTP/1.1", HOST), 400, "request-target"
     ),
     Malformed("http-2.0", request(b"GET / HTTP/2.0", HOST), 505, "version"),
-    Malformed("http-1.2", request(b"GET / HTTP/1.2", HOST), 505, "version"),
+    Malformed("http-3.0", request(b"GET / HTTP/3.0", HOST), 505, "version"),
+    Malformed("non-utf8-target", request(b"GET /\xc0\xaf HTTP/1.1", HOST), 400, "request-target"),
+    Malformed("fragment-in-target", request(b"GET /p#f HTTP/1.1", HOST), 400, "request-target"),
+    Malformed("empty-host", request(b"GET / HTTP/1.1", b"Host: "), 400, "Host"),
+    Malformed("method-over-32-bytes", request(b"M" * 33 + b" / HTTP/1.1", HOST), 501, "method"),
+    Malformed("connect", request(b"CONNECT a.example:443 HTTP/1.1", HOST), 501, "CONNECT"),
     Malformed("lowercase-http-name", request(b"GET / http/1.1", HOST), 400, "version"),
     Malformed("garbage-start-line", b"HELLO\r\n\r\n", 400, "request line"),
     Malformed("two-spaces-in-request-line", request(b"GET  / HTTP/1.1", HOST), 400, "request"),

@@ -47,6 +47,23 @@ class WebSocketDisconnect(ClientDisconnected):
     reason: str
 
 @final
+class TlsConfig:
+    """A checked server TLS configuration (rustls): certificate chain and key from PEM
+    files, client certificate rules (``cert_reqs`` 0 none, 1 optional, 2 required,
+    against ``ca_certs``), cipher suites by IANA name, ALPN protocols. Raises
+    ValueError, naming the file and the problem, when they cannot be used."""
+
+    def __init__(
+        self,
+        certfile: str | PathLike[str],
+        keyfile: str | PathLike[str] | None = None,
+        password: str | None = None,
+        ca_certs: str | PathLike[str] | None = None,
+        cert_reqs: int = 0,
+        ciphers: str | None = None,
+        alpn: list[str] = ...,
+    ) -> None: ...
+
 class Server:
     """The runtime bound to an asyncio loop and an ASGI application."""
 
@@ -82,6 +99,7 @@ class Server:
         ws_per_message_deflate: bool = True,
         min_rate: int = 500,
         min_rate_grace: float = 20.0,
+        tls: TlsConfig | None = None,
     ) -> None:
         """``access_log`` turns the access log on: the sink that receives its batches.
         ``access_log_output`` "text" and "json" give it ``str`` pieces of whole lines
@@ -97,6 +115,8 @@ class Server:
         """Serves an inherited listening socket, taking ownership of it."""
     def fileno(self) -> int:
         """The poll's file descriptor, for ``loop.add_reader``."""
+    def set_tls(self, tls: TlsConfig | None) -> None:
+        """TLS for connections accepted from now on (open ones keep theirs)."""
     def set_state(self, state: dict[str, Any] | None) -> None:
         """The lifespan state; each request scope gets a shallow copy."""
     @property
@@ -186,6 +206,9 @@ class Request:
     def http_version(self) -> str: ...
     @property
     def scheme(self) -> str: ...
+    @property
+    def tls(self) -> dict[str, Any] | None:
+        """On a TLS connection, its facts as ASGI's TLS extension has them."""
     @property
     def client(self) -> tuple[str, int] | None: ...
     @property

@@ -275,6 +275,25 @@ def build_config(**cli_kwargs: Any) -> Config:
     help="Address of the metrics listener (keep it private).",
 )
 @_option("--root-path", field="root_path", help="ASGI root_path, for an app mounted below /.")
+@_option("--ssl-certfile", field="ssl_certfile", help="Serve HTTPS with this certificate (PEM).")
+@_option("--ssl-keyfile", field="ssl_keyfile", help="The certificate's private key (PEM).")
+@_option(
+    "--ssl-keyfile-password",
+    field="ssl_keyfile_password",
+    help="Password of an encrypted key (refused: give an unencrypted key).",
+)
+@_option("--ssl-ca-certs", field="ssl_ca_certs", help="CAs that client certificates must chain to.")
+@_option(
+    "--ssl-cert-reqs",
+    field="ssl_cert_reqs",
+    type=int,
+    help="Client certificates: 0 none, 1 optional, 2 required.",
+)
+@_option(
+    "--ssl-ciphers",
+    field="ssl_ciphers",
+    help="Cipher suites by IANA name, colon-separated; TLSv1: rustls's defaults.",
+)
 @_option(
     "--log-level",
     field="log_level",
@@ -338,6 +357,7 @@ def main(**cli_kwargs: Any) -> None:
     from pyre import serve
 
     try:
+        config.check_tls()
         status = serve.run_config(config)
     except (ImportFromStringError, ConfigError) as exc:
         # Startup errors the user must fix (bad import string, uvloop missing): one line,

@@ -136,6 +136,21 @@ class Config:
     min_rate_grace: float = 20.0
     """Seconds of waiting on a client before ``min_rate`` applies."""
     root_path: str = ""
+    ssl_certfile: str | None = None
+    """Serve HTTPS with this certificate chain (PEM, leaf first); see docs/tls.md."""
+    ssl_keyfile: str | None = None
+    """The certificate's private key (PEM); the certificate file when not given."""
+    ssl_keyfile_password: str | None = None
+    """Accepted for uvicorn compatibility; encrypted keys are refused with a clear
+    error (rustls reads unencrypted keys only)."""
+    ssl_ca_certs: str | None = None
+    """Certificate authorities client certificates must chain to (PEM)."""
+    ssl_cert_reqs: int = 0
+    """Client certificates: 0 none, 1 optional (verified when given), 2 required
+    (Python's ``ssl.CERT_NONE``/``CERT_OPTIONAL``/``CERT_REQUIRED``, as uvicorn)."""
+    ssl_ciphers: str = "TLSv1"
+    """Cipher suites by IANA name, colon-separated (``TLS13_AES_256_GCM_SHA384:...``);
+    uvicorn's default ``TLSv1`` means rustls's defaults."""
     ws: Literal["auto", "none"] = "auto"
     """WebSocket upgrades: ``auto`` serves them, ``none`` treats upgrade requests as
     plain HTTP."""
@@ -236,6 +251,7 @@ class Config:
                 f" high-water mark ({self.write_high_water})",
             )
         _check_str(self, "root_path")
+        self._check_tls()
         _check_choice(self, "ws", WS_MODES)
         self.ws_max_size = _check_int(self, "ws_max_size", minimum=1)
         for name in ("ws_ping_interval", "ws_ping_timeout"):
@@ -276,6 +292,44 @@ class Config:
         if self.log_config is not None:
             _check_str(self, "log_config")
             load_log_config(self.log_config)
+
+    def _check_tls(self) -> None:
+        for name in ("ssl_certfile", "ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs"):
+            if getattr(self, name) is not None:
+                _check_str(self, name)
+        _check_str(self, "ssl_ciphers")
+        self.ssl_cert_reqs = _check_int(self, "ssl_cert_reqs", minimum=0, maximum=2)
+        if self.ssl_certfile is None:
+            for name in ("ssl_keyfile", "ssl_ca_certs"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(name, "needs ssl_certfile (TLS is off without it)")
+
+    def check_tls(self) -> None:
+        """Reads the certificate and key files once, so that a missing or unusable one
+        fails at start (one line, exit status 1 from the CLI). Raises ConfigError."""
+        try:
+            self.tls_config()
+        except (ValueError, OSError) as exc:
+            raise ConfigError("ssl_certfile", str(exc)) from None
+
+    @property
+    def tls(self) -> bool:
+        """The server speaks HTTPS (``ssl_certfile`` given)."""
+        return self.ssl_certfile is not None
+
+    def tls_config(self) -> _core.TlsConfig | None:
+        """The checked rustls configuration for the ``ssl_*`` options (read from the
+        files now: a reload builds a new one), or None without ``ssl_certfile``."""
+        if self.ssl_certfile is None:
+            return None
+        return _core.TlsConfig(
+            self.ssl_certfile,
+            keyfile=self.ssl_keyfile,
+            password=self.ssl_keyfile_password,
+            ca_certs=self.ssl_ca_certs,
+            cert_reqs=self.ssl_cert_reqs,
+            ciphers=self.ssl_ciphers,
+        )
 
     def default_headers(self) -> list[tuple[bytes, bytes]]:
         """The fields added to every response: ``--header`` ones, then ``server``."""

@@ -146,7 +146,12 @@ async def serve(
         ws_per_message_deflate=config.ws_per_message_deflate,
         min_rate=config.min_rate,
         min_rate_grace=config.min_rate_grace,
-        protocol_error_log=(lambda message: logger.debug("refused request: %s", message))
+        tls=config.tls_config(),
+        protocol_error_log=(
+            lambda message: logger.debug(
+                "refused %s: %s", "connection" if message.startswith("TLS:") else "request", message
+            )
+        )
         if debug
         else None,
         **access_log_options(config),
@@ -167,6 +172,9 @@ async def serve(
     tick_handle = _schedule_ticks(loop, server)
     publisher = metrics_slot.publish_from(loop, server) if metrics_slot else None
     _install_signal_handlers(loop, stop, forced)
+    _install_reload_signal(loop, app)
+    if config.tls:
+        _install_certificate_reload(loop, server, config)
     if started is not None:
         started(addresses)
     try:
@@ -226,7 +234,8 @@ def _url(address: tuple[Any, Any], config: Config) -> str:
         return f"unix socket {host}"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    scheme = "https" if config.tls else "http"
+    return f"{scheme}://{host}:{port}"
 
 
 class _Ticker:
@@ -264,7 +273,65 @@ def _install_signal_handlers(
             loop.add_signal_handler(sig, on_signal)
 
 
+def _install_reload_signal(loop: asyncio.AbstractEventLoop, app: Any) -> None:
+    """SIGUSR1 calls the application's ``async __pyre_reload__()`` if it has one
+    (pyre.framework's App reloads its extensions); under ``--workers`` the
+    supervisor passes SIGUSR1 on to every worker. A signal that arrives while a
+    reload runs starts one more once it is done, never two at once."""
+    hook = getattr(app, "__pyre_reload__", None)
+    running: list[asyncio.Task[Any]] = []
+    again = False
+
+    async def reload() -> None:
+        nonlocal again
+        assert hook is not None
+        while True:
+            again = False
+            try:
+                await hook()
+            except Exception:
+                logger.exception("SIGUSR1: the application's reload failed")
+            if not again:
+                running.clear()
+                return
+
+    def on_signal() -> None:
+        nonlocal again
+        if hook is None:
+            logger.info("SIGUSR1: the application has no __pyre_reload__; nothing to reload")
+        elif running:
+            again = True
+        else:
+            running.append(loop.create_task(reload()))
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
+        loop.add_signal_handler(signal.SIGUSR1, on_signal)
+
+
+def _install_certificate_reload(
+    loop: asyncio.AbstractEventLoop, server: Any, config: Config
+) -> None:
+    """SIGHUP re-reads the certificate and key: connections accepted from then on use
+    the new ones, open connections keep theirs (none is dropped). A file that cannot
+    be used is logged and the old certificate stays. Under ``--workers`` the
+    supervisor handles SIGHUP itself (a rolling restart, which re-reads them too)."""
+
+    def on_signal() -> None:
+        try:
+            server.set_tls(config.tls_config())
+        except ValueError as exc:
+            logger.error("SIGHUP: the certificate was not reloaded: %s", exc)
+            return
+        logger.info("SIGHUP: certificate reloaded from %s", config.ssl_certfile)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
+        loop.add_signal_handler(signal.SIGHUP, on_signal)
+
+
 def _remove_signal_handlers(loop: asyncio.AbstractEventLoop) -> None:
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
+        loop.remove_signal_handler(signal.SIGUSR1)
+        loop.remove_signal_handler(signal.SIGHUP)
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(sig)

@@ -18,7 +18,10 @@ SIGHUP replaces every worker this way, one at a time (the new workers import the
 application afresh), and a ``retire`` replaces the worker that sent it. A worker that
 dies unasked is respawned (waiting longer each time one dies within a second of
 starting). SIGINT or SIGTERM pass SIGTERM on, wait for the workers to drain
-(``--timeout-graceful-shutdown``), and exit 0; a second one kills them.
+(``--timeout-graceful-shutdown``), and exit 0; a second one kills them. SIGUSR1 is
+passed on to every worker, which calls the application's ``__pyre_reload__``
+(pyre.framework reloads its extensions in place, without restarting the worker);
+a worker finds the supervisor's pid in ``PYRE_SUPERVISOR_PID`` to ask for that.
 """
 
 from __future__ import annotations
@@ -120,6 +123,9 @@ def _worker(
     os.setpgid(0, 0)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
+    # Until the server handles it (a reload), a SIGUSR1 passed on must not kill.
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    os.environ["PYRE_SUPERVISOR_PID"] = str(os.getppid())
     # The server takes the inherited descriptor itself (no duplicate stays open), so
     # that when this worker stops accepting, its reference to the listener is gone.
     if port is not None:
@@ -167,6 +173,8 @@ class Supervisor:
         self.stopping = False
         self.forced = False
         self.hangup = False
+        #: SIGUSR1 arrived: pass it on to the workers.
+        self.reload_workers = False
         self.backoff = 0.0
         self.fd = -1
         #: The port of the workers' SO_REUSEPORT listeners; None: they share ``fd``.
@@ -182,6 +190,9 @@ class Supervisor:
 
     def on_hangup(self, signum: int, frame: Any) -> None:
         self.hangup = True
+
+    def on_reload(self, signum: int, frame: Any) -> None:
+        self.reload_workers = True
 
     # -- workers ------------------------------------------------------------------
 
@@ -297,6 +308,7 @@ class Supervisor:
             signal.SIGINT: self.on_stop_signal,
             signal.SIGTERM: self.on_stop_signal,
             signal.SIGHUP: self.on_hangup,
+            signal.SIGUSR1: self.on_reload,
         }
         previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
         try:
@@ -314,6 +326,13 @@ class Supervisor:
                 self.read_messages(POLL_SECONDS)
                 self.reap()
                 self.respawn_missing()
+                if self.reload_workers:
+                    self.reload_workers = False
+                    logger.info("SIGUSR1: asking every worker to reload")
+                    for worker in self.workers:
+                        if not worker.retiring:
+                            with contextlib.suppress(ProcessLookupError):
+                                os.kill(worker.pid, signal.SIGUSR1)
                 if self.hangup:
                     self.hangup = False
                     logger.info("SIGHUP: replacing the workers one by one")

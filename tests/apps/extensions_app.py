@@ -1,9 +1,13 @@
 """A pyre.framework app whose views come from extensions loaded at run time, for
 tests/test_framework_extensions.py. ``POST /admin/{action}/{name}`` loads, unloads or
 reloads extension module ``name`` and answers what happened as JSON; the extension
-modules are written by the test into a directory on PYTHONPATH."""
+modules are written by the test into a directory on PYTHONPATH.
+``$PYRE_TEST_EXTENSIONS`` (comma-separated) are loaded at startup; ``POST
+/admin/reload-all`` asks every process serving the app to reload (SIGUSR1)."""
 
 from __future__ import annotations
+
+import os
 
 from pyre import framework
 from pyre.framework import App, ExtensionError
@@ -28,6 +32,15 @@ class Admin(framework.Blueprint):
             return {"error": type(exc).__name__, "message": str(exc)}, 409
         return {"ok": True, "loaded": sorted(self.app.extensions)}
 
+    @framework.endpoint("/admin/reload-all", methods=["POST"])
+    async def reload_all(self):
+        self.app.signal_reload()
+        return {"signalled": True, "pid": os.getpid()}
+
+    @framework.endpoint("/admin/state")
+    async def state(self):
+        return {k: repr(v) for k, v in sorted(vars(self.app.state).items())}
+
     @framework.endpoint("/cookie/set", methods=["POST"])
     async def set_cookie(self, request: framework.Request):
         value = (await request.body.bytes()).decode()
@@ -46,5 +59,7 @@ class Admin(framework.Blueprint):
         return response
 
 
-app = App()
+initial = [n for n in os.environ.get("PYRE_TEST_EXTENSIONS", "").split(",") if n]
+app = App(extensions=initial)
+app.state.preexisting = "before any extension"
 app.add_blueprint(Admin(app))

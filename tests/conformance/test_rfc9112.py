@@ -11,7 +11,6 @@ clause each one enforces, other spellings, and the pipelined follow-up.
 from __future__ import annotations
 
 import re
-import socket
 import time
 from dataclasses import dataclass
 
@@ -209,6 +208,68 @@ REFUSALS = [
         line(b"GET /{t} HTTP/3.0", HOST),
         505,
     ),
+    # Issue 16: answers that independent suites found wrong or weak.
+    *(
+        Refusal(
+            f"target-not-utf8-{name}",
+            "RFC 9112 §3.2: a request-target that is not valid (ASCII) URI syntax is a bad "
+            "request: 400, not 505 (RFC 9110 §15.6.6 is only for the major version)",
+            line(b"GET /" + raw + b"?t={t} HTTP/1.1", HOST),
+            400,
+        )
+        for name, raw in [
+            ("overlong-slash", b"\xc0\xaf"),
+            ("continuation", b"\x80"),
+            ("ff", b"\xff"),
+            ("inside", b"a\xc0\xafb"),
+        ]
+    ),
+    Refusal(
+        "method-100000-bytes",
+        "RFC 9112 §3: a method longer than any the server implements SHOULD get 501 "
+        "(Pyre's limit: 32 bytes), not 431",
+        line(b"A" * 100_000 + b" /{t} HTTP/1.1", HOST),
+        501,
+    ),
+    Refusal(
+        "method-33-bytes",
+        "RFC 9112 §3: a method longer than any the server implements SHOULD get 501",
+        line(b"M" * 33 + b" /{t} HTTP/1.1", HOST),
+        501,
+    ),
+    Refusal(
+        "host-empty",
+        "RFC 9110 §4.2.1: an http URI with an empty host is invalid; RFC 9112 §3.2: a Host "
+        "with an invalid value gets 400",
+        line(b"GET /{t} HTTP/1.1", b"Host: "),
+        400,
+    ),
+    Refusal(
+        "host-port-only",
+        "RFC 9110 §4.2.1: an http URI with an empty host is invalid (`Host: :80`)",
+        line(b"GET /{t} HTTP/1.1", b"Host: :80"),
+        400,
+    ),
+    Refusal(
+        "connect",
+        "Pyre does not tunnel: CONNECT gets 501 from the server (RFC 9110 §15.6.2) and the "
+        "application is never called",
+        line(b"CONNECT example.com:443 HTTP/1.1", b"Host: example.com:443", b"X-T: {t}"),
+        501,
+    ),
+    Refusal(
+        "fragment-in-target",
+        "RFC 9112 §3.2.1: origin-form is absolute-path [ ? query ]; a fragment is never "
+        "part of a request-target: 400",
+        line(b"GET /{t}#frag HTTP/1.1", HOST),
+        400,
+    ),
+    Refusal(
+        "fragment-in-absolute-form",
+        "RFC 9112 §3.2.2: absolute-form is absolute-URI, which has no fragment: 400",
+        line(b"GET http://example.com/{t}#frag HTTP/1.1", HOST),
+        400,
+    ),
 ]
 
 
@@ -285,19 +346,21 @@ def test_one_empty_line_before_request_line_is_ignored(server: ServerProcess) ->
     assert paths(server, t) == [f"/{t}"]
 
 
-def test_higher_minor_version(server: ServerProcess) -> None:
+@pytest.mark.parametrize("minor", [2, 9])
+def test_higher_minor_version_is_served_as_http11(minor: int, server: ServerProcess) -> None:
     """RFC 9112 §2.3: a message with a higher minor version (HTTP/1.2) SHOULD be
-    processed as HTTP/1.1. Pyre deviates on purpose (docs/codec.md): it answers 505 and
-    closes. Either way the request must not be half-processed."""
+    processed as HTTP/1.1: served, answered in HTTP/1.1, kept alive; the application
+    sees `http_version` 1.1."""
     t = token()
     with Conn.open(server.port) as conn:
-        conn.send(request(f"GET /{t} HTTP/1.2".encode(), HOST))
+        conn.send(request(f"GET /{t}/a HTTP/1.{minor}".encode(), HOST))
         response = conn.response()
-        if response.status == 505:
-            assert conn.closed()
-            assert calls(server, t) == []
-        else:
-            assert response.status == 200 and paths(server, t) == [f"/{t}"]
+        assert (response.status, response.version) == (200, b"HTTP/1.1")
+        conn.send(request(f"GET /{t}/b HTTP/1.{minor}".encode(), HOST))
+        assert conn.response().status == 200
+    seen = calls(server, t)
+    assert [c["path"] for c in seen] == [f"/{t}/a", f"/{t}/b"]
+    assert {c["http_version"] for c in seen} == {"1.1"}
 
 
 def test_response_version_is_1_1_for_http10(server: ServerProcess) -> None:
@@ -544,7 +607,7 @@ def test_incomplete_body_is_not_complete(server: ServerProcess) -> None:
             request(f"POST /{t} HTTP/1.1".encode(), HOST, b"Content-Length: 10", body=b"hello")
         )
         time.sleep(0.1)
-        conn.sock.shutdown(socket.SHUT_WR)
+        conn.shutdown_write()
         assert conn.closed(), "the server must not answer an incomplete request as complete"
     deadline = time.monotonic() + 3
     while not calls(server, t) and time.monotonic() < deadline:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,11 @@ class Response:
         return json.loads(self.body)
 
 
+#: Ports of servers speaking TLS, with the client context to wrap connections in: the
+#: conformance cases run over TLS too (tests/conformance/conftest.py).
+TLS_PORTS: dict[int, ssl.SSLContext] = {}
+
+
 @dataclass
 class Conn:
     """A client connection reading responses off one socket."""
@@ -58,7 +64,11 @@ class Conn:
 
     @classmethod
     def open(cls, port: int) -> Conn:
-        return cls(connect(port, TIMEOUT))
+        sock = connect(port, TIMEOUT)
+        context = TLS_PORTS.get(port)
+        if context is not None:
+            sock = context.wrap_socket(sock, server_hostname="localhost")
+        return cls(sock)
 
     def __enter__(self) -> Conn:
         return self
@@ -69,15 +79,20 @@ class Conn:
     def send(self, data: bytes) -> None:
         try:
             self.sock.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             pass  # the server may refuse and close before reading everything
+
+    def shutdown_write(self) -> None:
+        """Half-closes the TCP connection (FIN). Over TLS too: the socket's own
+        shutdown, so the TLS session stays usable for reading what comes back."""
+        socket.socket.shutdown(self.sock, socket.SHUT_WR)
 
     def _fill(self) -> bool:
         if self.eof:
             return False
         try:
             chunk = self.sock.recv(65536)
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
             chunk = b""
         except TimeoutError:
             raise AssertionError(

@@ -30,6 +30,7 @@ impl StatusHint {
 pub enum ParseError {
     // Start line.
     InvalidMethod,
+    MethodTooLong,
     InvalidTarget,
     InvalidVersion,
     UnsupportedVersion,
@@ -48,6 +49,7 @@ pub enum ParseError {
     MissingHost,
     DuplicateHost,
     InvalidHost,
+    ConnectNotSupported,
     InvalidContentLength,
     ConflictingContentLength,
     ContentLengthWithTransferEncoding,
@@ -77,7 +79,8 @@ impl ParseError {
             UnsupportedVersion => StatusHint::VersionNotSupported,
             TargetTooLong => StatusHint::UriTooLong,
             HeadTooLarge | TooManyHeaders | TrailersTooLarge => StatusHint::HeaderFieldsTooLarge,
-            UnsupportedTransferCoding => StatusHint::NotImplemented,
+            // RFC 9112 section 3: a method longer than any the server implements gets 501.
+            UnsupportedTransferCoding | MethodTooLong | ConnectNotSupported => StatusHint::NotImplemented,
             BodyTooLarge => StatusHint::PayloadTooLarge,
             _ => StatusHint::BadRequest,
         }
@@ -85,10 +88,11 @@ impl ParseError {
 
     /// Every parse error, in declaration order, so that `ALL[e.index()] == e`: a table
     /// for counters kept per kind (metrics).
-    pub const ALL: [ParseError; 34] = {
+    pub const ALL: [ParseError; 36] = {
         use ParseError::*;
         [
             InvalidMethod,
+            MethodTooLong,
             InvalidTarget,
             InvalidVersion,
             UnsupportedVersion,
@@ -105,6 +109,7 @@ impl ParseError {
             MissingHost,
             DuplicateHost,
             InvalidHost,
+            ConnectNotSupported,
             InvalidContentLength,
             ConflictingContentLength,
             ContentLengthWithTransferEncoding,
@@ -136,6 +141,7 @@ impl ParseError {
         use ParseError::*;
         match self {
             InvalidMethod => "invalid_method",
+            MethodTooLong => "method_too_long",
             InvalidTarget => "invalid_target",
             InvalidVersion => "invalid_version",
             UnsupportedVersion => "unsupported_version",
@@ -152,6 +158,7 @@ impl ParseError {
             MissingHost => "missing_host",
             DuplicateHost => "duplicate_host",
             InvalidHost => "invalid_host",
+            ConnectNotSupported => "connect_not_supported",
             InvalidContentLength => "invalid_content_length",
             ConflictingContentLength => "conflicting_content_length",
             ContentLengthWithTransferEncoding => "content_length_with_transfer_encoding",
@@ -177,6 +184,7 @@ impl ParseError {
         use ParseError::*;
         match self {
             InvalidMethod => "invalid method",
+            MethodTooLong => "method too long",
             InvalidTarget => "invalid request-target",
             InvalidVersion => "malformed HTTP version",
             UnsupportedVersion => "HTTP version not supported",
@@ -193,6 +201,7 @@ impl ParseError {
             MissingHost => "missing Host header",
             DuplicateHost => "more than one Host header",
             InvalidHost => "invalid Host header",
+            ConnectNotSupported => "CONNECT is not supported: this server does not tunnel",
             InvalidContentLength => "invalid Content-Length",
             ConflictingContentLength => "conflicting Content-Length values",
             ContentLengthWithTransferEncoding => "both Content-Length and Transfer-Encoding",

@@ -284,9 +284,11 @@ impl FieldSummary {
     }
 }
 
-/// RFC 9112 section 3.2: the Host value is `uri-host [ ":" port ]` (or empty). We check
-/// the character classes of RFC 3986: an IP-literal in brackets, or a reg-name /
+/// RFC 9112 section 3.2: the Host value is `uri-host [ ":" port ]`. We check the
+/// character classes of RFC 3986: an IP-literal in brackets, or a non-empty reg-name /
 /// IPv4 address made of unreserved, percent and sub-delimiter bytes; port is digits.
+/// An empty host (`Host: `, `Host: :80`) is refused: RFC 9110 section 4.2.1 makes an
+/// `http` URI with an empty host invalid, and Pyre serves only `http(s)` targets.
 pub fn is_valid_host(value: &[u8]) -> bool {
     fn host_byte(b: u8) -> bool {
         b.is_ascii_alphanumeric()
@@ -319,7 +321,10 @@ pub fn is_valid_host(value: &[u8]) -> bool {
         }
     } else {
         let end = memchr::memchr(b':', value).unwrap_or(value.len());
-        (value[..end].iter().all(|&b| host_byte(b)), &value[end..])
+        (
+            end > 0 && value[..end].iter().all(|&b| host_byte(b)),
+            &value[end..],
+        )
     };
     let port_ok = match rest {
         [] => true,
@@ -371,8 +376,7 @@ mod tests {
     #[test]
     fn hosts() {
         for ok in [
-            &b""[..],
-            b"example.com",
+            &b"example.com"[..],
             b"example.com:8080",
             b"127.0.0.1",
             b"[::1]",
@@ -392,6 +396,9 @@ mod tests {
             b"[::1]x",
             b"host:80:80",
             b"\xc3\xa9.example",
+            b"",
+            b":80",
+            b" ",
         ] {
             assert!(!is_valid_host(bad), "{:?}", String::from_utf8_lossy(bad));
         }

@@ -13,6 +13,12 @@ pub const DEFAULT_MAX_HEAD_BYTES: usize = 64 * 1024;
 /// 8 KiB matches the request-line size RFC 9112 section 3 recommends supporting.
 pub const DEFAULT_MAX_TARGET_BYTES: usize = 8 * 1024;
 
+/// Longest method, in bytes; a longer one is refused with 501 (RFC 9112 section 3: a
+/// method longer than any the server implements). The longest registered method
+/// (`UPDATEREDIRECTREF`, IANA's HTTP Method Registry) has 17 bytes; 32 leaves room for
+/// extension methods without letting a peer fill the head limit with one token.
+pub const DEFAULT_MAX_METHOD_BYTES: usize = 32;
+
 /// Most header field lines in one head; beyond it a request is refused with 431.
 pub const DEFAULT_MAX_HEADERS: usize = 100;
 
@@ -41,6 +47,8 @@ pub struct Limits {
     pub max_head_bytes: usize,
     /// See [`DEFAULT_MAX_TARGET_BYTES`].
     pub max_target_bytes: usize,
+    /// See [`DEFAULT_MAX_METHOD_BYTES`].
+    pub max_method_bytes: usize,
     /// See [`DEFAULT_MAX_HEADERS`]; clamped to [`HARD_MAX_HEADERS`].
     pub max_headers: usize,
     /// See [`DEFAULT_MAX_CHUNK_EXT_BYTES`].
@@ -58,6 +66,7 @@ impl Default for Limits {
         Limits {
             max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
             max_target_bytes: DEFAULT_MAX_TARGET_BYTES,
+            max_method_bytes: DEFAULT_MAX_METHOD_BYTES,
             max_headers: DEFAULT_MAX_HEADERS,
             max_chunk_ext_bytes: DEFAULT_MAX_CHUNK_EXT_BYTES,
             max_trailer_bytes: DEFAULT_MAX_TRAILER_BYTES,

@@ -12,9 +12,13 @@
 //! - One empty line before the request line is ignored (RFC 9112 section 2.2), not more.
 //! - HTTP/1.1 needs exactly one valid Host; no request may carry two.
 //! - Content-Length and Transfer-Encoding together, conflicting Content-Lengths,
-//!   Transfer-Encoding on HTTP/1.0, and any Transfer-Encoding other than exactly
-//!   `chunked` are refused.
-//! - The request-target is visible ASCII, in a form the method allows (section 3.2).
+//!   Transfer-Encoding on HTTP/1.0, and a Transfer-Encoding whose only coding is not
+//!   `chunked` (empty list elements aside, RFC 9110 section 5.6.1) are refused.
+//! - The request-target is visible ASCII without a fragment (`#`), in a form the method
+//!   allows (section 3.2). CONNECT is refused with 501 once valid: Pyre does not tunnel.
+//! - A method longer than [`Limits::max_method_bytes`] gets 501 (section 3).
+//! - A higher minor version (`HTTP/1.2`) is read as HTTP/1.1 (section 2.3); another
+//!   major version gets 505.
 
 use std::mem::MaybeUninit;
 
@@ -148,6 +152,7 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>,
         None => return Ok(None),
     };
     let data = &buf[skip..];
+    check_method_length(data, limits)?;
 
     let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); HARD_MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
@@ -159,6 +164,9 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>,
             check_partial(data, target.map(<[u8]>::len), limits)?;
             return Ok(None);
         }
+        Err(httparse::Error::Version) if higher_minor_version(data).is_some() => {
+            return parse_as_http11(buf, skip, limits);
+        }
         Err(e) => return Err(classify_httparse_error(e, data)),
     };
     let head_len = skip + parsed_len;
@@ -168,7 +176,8 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>,
     }
     // httparse lets bytes 0x80-0xFF through; the request-target grammar (RFC 3986)
     // is ASCII, and raw UTF-8 beside its percent-encoded twin is a path-matching trap.
-    if !target.is_ascii() {
+    // A fragment is never sent (RFC 9112 section 3.2: no form allows `#`).
+    if !target.is_ascii() || memchr::memchr(b'#', target).is_some() {
         return Err(ParseError::InvalidTarget);
     }
     if head_len > limits.max_head_bytes {
@@ -201,9 +210,15 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>,
         _ => return Err(ParseError::DuplicateHost),
     }
     if let Some(host) = summary.host {
+        // An http(s) URI with an empty host is invalid (RFC 9110 section 4.2.1), so an
+        // empty Host is refused like a missing one, whatever the target's form.
         if !is_valid_host(host.get(buf)) {
             return Err(ParseError::InvalidHost);
         }
+    }
+
+    if method == Method::Connect {
+        return Err(ParseError::ConnectNotSupported);
     }
 
     let framing = request_framing(&summary, version, limits)?;
@@ -253,6 +268,43 @@ fn request_framing(summary: &FieldSummary, version: Version, limits: &Limits) ->
         },
         Some(Err(e)) => Err(e),
     }
+}
+
+/// RFC 9112 section 3: a method longer than any the server implements gets 501. Decided
+/// on the first `max_method_bytes + 1` bytes alone (all token bytes, no space yet), so
+/// every split of the input reaches the same verdict, before httparse scans the rest.
+fn check_method_length(data: &[u8], limits: &Limits) -> Result<(), ParseError> {
+    let max = limits.max_method_bytes;
+    if data.len() > max && data[..=max].iter().all(|&b| is_tchar(b)) {
+        return Err(ParseError::MethodTooLong);
+    }
+    Ok(())
+}
+
+/// Where the minor digit of an `HTTP/1.x` version with x above 1 is in `data` (the
+/// request line, possibly incomplete), or `None` for any other version.
+fn higher_minor_version(data: &[u8]) -> Option<usize> {
+    let line_end = memchr::memchr(b'\n', data).unwrap_or(data.len());
+    let line = &data[..line_end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let version_at = memchr::memrchr(b' ', line)? + 1;
+    match &line[version_at..] {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if (b'2'..=b'9').contains(minor) => {
+            Some(version_at + 7)
+        }
+        _ => None,
+    }
+}
+
+/// RFC 9112 section 2.3: a recipient SHOULD process a message with a higher minor
+/// version as the highest it conforms to. Parses a copy with the minor digit set to 1:
+/// same length, so every span of the head is also right for `buf`. Only such requests
+/// pay for the copy.
+fn parse_as_http11(buf: &[u8], skip: usize, limits: &Limits) -> Result<Option<RequestHead>, ParseError> {
+    let mut copy = buf.to_vec();
+    let minor = skip + higher_minor_version(&buf[skip..]).expect("checked by the caller");
+    copy[minor] = b'1';
+    parse_request(&copy, limits)
 }
 
 /// Skips one empty line (CRLF) before the request line. `Ok(None)`: need more bytes.
@@ -373,8 +425,11 @@ fn classify_httparse_error(error: httparse::Error, data: &[u8]) -> ParseError {
     }
 }
 
-/// Finds which part of a refused request line is wrong. A well-formed `HTTP/x.y`
-/// other than 1.0 or 1.1 gets 505 (RFC 9110 section 15.6.6); everything else 400.
+/// Finds which part of a refused request line is wrong, in the order they come: the
+/// method, then the target (visible ASCII: httparse refuses a target that is not UTF-8
+/// as a token error, which must not read as a version problem), then the version. Only
+/// a well-formed `HTTP/x.y` of another major version gets 505 (RFC 9110 section
+/// 15.6.6); everything else is 400.
 fn classify_request_line(line: &[u8]) -> ParseError {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
@@ -385,12 +440,15 @@ fn classify_request_line(line: &[u8]) -> ParseError {
     let [_, target, version] = parts[..] else {
         return ParseError::InvalidRequestLine;
     };
-    if target.is_empty() || !target.iter().all(|&b| b > b' ' && b != 0x7f) {
+    if target.is_empty() || !target.iter().all(|&b| b.is_ascii_graphic()) {
         ParseError::InvalidTarget
-    } else if looks_like_http_version(version) {
+    } else if !looks_like_http_version(version) {
+        ParseError::InvalidVersion
+    } else if version[5] != b'1' {
         ParseError::UnsupportedVersion
     } else {
-        ParseError::InvalidVersion
+        // HTTP/1.x with every part well-formed, yet refused by httparse.
+        ParseError::InvalidRequestLine
     }
 }
 

@@ -2,7 +2,16 @@
 //! the verdict the codec must reach (framing and persistence, or the error with its
 //! status). Rows cite the RFC 9112 / RFC 9110 clause they check.
 
+use std::sync::LazyLock;
+
 use pyre_h1::{parse_request, Framing, Limits, Method, ParseError, RequestHead, TargetForm, Version};
+
+/// A request whose method is 100,000 bytes long (issue 16: it got 431).
+static LONG_METHOD: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    let mut bytes = vec![b'A'; 100_000];
+    bytes.extend_from_slice(b" / HTTP/1.1\r\nHost: a\r\n\r\n");
+    bytes
+});
 
 #[derive(Debug, PartialEq)]
 enum Verdict {
@@ -210,9 +219,29 @@ fn host_rules() {
             Bad(InvalidHost),
         ),
         (
-            "empty Host is allowed (9112 3.2)",
+            "empty Host: an http URI with an empty host is invalid (9110 4.2.1)",
             b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
-            Good(Framing::Empty, true),
+            Bad(InvalidHost),
+        ),
+        (
+            "Host of spaces only (trimmed to empty)",
+            b"GET / HTTP/1.1\r\nHost:   \r\n\r\n",
+            Bad(InvalidHost),
+        ),
+        (
+            "Host with a port and no host",
+            b"GET / HTTP/1.1\r\nHost: :80\r\n\r\n",
+            Bad(InvalidHost),
+        ),
+        (
+            "empty Host on HTTP/1.0",
+            b"GET / HTTP/1.0\r\nHost: \r\n\r\n",
+            Bad(InvalidHost),
+        ),
+        (
+            "empty Host with an absolute-form target",
+            b"GET http://a/ HTTP/1.1\r\nHost: \r\n\r\n",
+            Bad(InvalidHost),
         ),
         (
             "Host with port",
@@ -347,9 +376,94 @@ fn syntax_refusals() {
             Bad(UnsupportedVersion),
         ),
         (
-            "HTTP/1.2 (505)",
+            "HTTP/1.2 is read as HTTP/1.1 (9112 2.3)",
             b"GET / HTTP/1.2\r\nHost: a\r\n\r\n",
+            Good(Framing::Empty, true),
+        ),
+        (
+            "HTTP/1.9 is read as HTTP/1.1, also its framing (9112 2.3)",
+            b"POST / HTTP/1.9\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+            Good(Framing::Chunked, true),
+        ),
+        (
+            "HTTP/1.2 still needs a Host",
+            b"GET / HTTP/1.2\r\n\r\n",
+            Bad(MissingHost),
+        ),
+        (
+            "HTTP/1.10 is no HTTP-version (one DIGIT each): the line goes on after HTTP/1.1",
+            b"GET / HTTP/1.10\r\nHost: a\r\n\r\n",
+            Bad(InvalidLineEnding),
+        ),
+        (
+            "HTTP/0.9 with a version (505)",
+            b"GET / HTTP/0.9\r\nHost: a\r\n\r\n",
             Bad(UnsupportedVersion),
+        ),
+        (
+            "target not UTF-8 (overlong /) is 400, not 505 (9112 3.2)",
+            b"GET /\xc0\xaf HTTP/1.1\r\nHost: a\r\n\r\n",
+            Bad(InvalidTarget),
+        ),
+        (
+            "target with a lone continuation byte",
+            b"GET /\x80 HTTP/1.1\r\nHost: a\r\n\r\n",
+            Bad(InvalidTarget),
+        ),
+        (
+            "target with 0xFF",
+            b"GET /\xff HTTP/1.1\r\nHost: a\r\n\r\n",
+            Bad(InvalidTarget),
+        ),
+        (
+            "target with invalid UTF-8 inside",
+            b"GET /a\xc0\xafb HTTP/1.1\r\nHost: a\r\n\r\n",
+            Bad(InvalidTarget),
+        ),
+        (
+            "target with valid UTF-8 (raw, not percent-encoded)",
+            b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n",
+            Bad(InvalidTarget),
+        ),
+        (
+            "invalid UTF-8 target on HTTP/1.2",
+            b"GET /\xc0\xaf HTTP/1.2\r\nHost: a\r\n\r\n",
+            Bad(InvalidTarget),
+        ),
+        (
+            "fragment in origin-form (9112 3.2)",
+            b"GET /path#frag HTTP/1.1\r\nHost: a\r\n\r\n",
+            Bad(InvalidTarget),
+        ),
+        (
+            "fragment after a query",
+            b"GET /p?q=1#f HTTP/1.1\r\nHost: a\r\n\r\n",
+            Bad(InvalidTarget),
+        ),
+        (
+            "fragment in absolute-form",
+            b"GET http://a/p#f HTTP/1.1\r\nHost: a\r\n\r\n",
+            Bad(InvalidTarget),
+        ),
+        (
+            "a lone #",
+            b"GET /# HTTP/1.1\r\nHost: a\r\n\r\n",
+            Bad(InvalidTarget),
+        ),
+        (
+            "CONNECT in authority-form: Pyre does not tunnel (501)",
+            b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+            Bad(ConnectNotSupported),
+        ),
+        (
+            "CONNECT on HTTP/1.0",
+            b"CONNECT example.com:443 HTTP/1.0\r\n\r\n",
+            Bad(ConnectNotSupported),
+        ),
+        (
+            "a method of 100,000 bytes (9112 3: 501)",
+            &LONG_METHOD,
+            Bad(MethodTooLong),
         ),
         ("HTTP/0.9 style (400)", b"GET /\r\n\r\n", Bad(InvalidRequestLine)),
         (
@@ -417,7 +531,7 @@ fn limits_are_enforced_and_configurable() {
     // request line is still arriving: every prefix asks for more.
     let long_method = format!(
         "{} /{} HTTP/1.1\r\nHost: a\r\n\r\n",
-        "M".repeat(100),
+        "M".repeat(limits.max_method_bytes),
         "a".repeat(limits.max_target_bytes - 1)
     );
     assert!(parse(long_method.as_bytes()).unwrap().is_some());
@@ -562,10 +676,15 @@ fn expectations_upgrades_and_target_forms() {
 
     let (_, head) = p(b"GET http://example.com/x HTTP/1.1\r\nHost: other\r\n\r\n");
     assert_eq!(head.target_form, TargetForm::Absolute);
-    let (_, head) = p(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+    // A valid CONNECT is refused for what it asks (a tunnel), a malformed one for its
+    // syntax.
     assert_eq!(
-        (head.method, head.target_form),
-        (Method::Connect, TargetForm::Authority)
+        parse(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
+        Err(ParseError::ConnectNotSupported)
+    );
+    assert_eq!(
+        parse(b"CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n"),
+        Err(ParseError::InvalidTarget)
     );
     let (_, head) = p(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(head.target_form, TargetForm::Asterisk);
@@ -585,4 +704,65 @@ fn pipelined_heads_end_where_the_next_begins() {
     assert_eq!(first.target.get(buf), b"/1");
     assert_eq!(second.target.get(rest), b"/2");
     assert_eq!(second.head_len, rest.len());
+}
+
+#[test]
+fn method_length_is_bounded_on_whole_and_partial_heads() {
+    let limits = Limits::default();
+    let at_limit = format!(
+        "{} / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "M".repeat(limits.max_method_bytes)
+    );
+    let head = parse(at_limit.as_bytes()).unwrap().unwrap();
+    assert_eq!(
+        head.method_span.get(at_limit.as_bytes()).len(),
+        limits.max_method_bytes
+    );
+    let over = format!(
+        "{} / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "M".repeat(limits.max_method_bytes + 1)
+    );
+    assert_eq!(parse(over.as_bytes()), Err(ParseError::MethodTooLong));
+    assert_eq!(ParseError::MethodTooLong.status().code(), 501);
+    // Still arriving: refused as soon as one byte more than the limit is in, before
+    // the head limit (431) could be reached.
+    let arriving = "M".repeat(limits.max_method_bytes + 1);
+    assert_eq!(parse(arriving.as_bytes()), Err(ParseError::MethodTooLong));
+    assert_eq!(parse(&arriving.as_bytes()[..limits.max_method_bytes]), Ok(None));
+    // A bad byte within the limit is an invalid method, whatever follows.
+    let bad = format!("MM(M{} / HTTP/1.1\r\nHost: a\r\n\r\n", "M".repeat(100));
+    assert_eq!(parse(bad.as_bytes()), Err(ParseError::InvalidMethod));
+    // Configurable.
+    let tight = Limits {
+        max_method_bytes: 3,
+        ..Limits::default()
+    };
+    assert!(parse_request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", &tight)
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        parse_request(b"POST / HTTP/1.1\r\nHost: a\r\n\r\n", &tight),
+        Err(ParseError::MethodTooLong)
+    );
+}
+
+#[test]
+fn a_higher_minor_version_is_read_as_http11() {
+    let buf = b"\r\nPOST /up?x=1 HTTP/1.2\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi";
+    let head = parse(buf).unwrap().unwrap();
+    assert_eq!(head.version, Version::Http11);
+    assert_eq!(head.target.get(buf), b"/up?x=1");
+    assert_eq!(head.method_span.get(buf), b"POST");
+    assert_eq!(head.header(buf, b"content-length"), Some(&b"2"[..]));
+    assert_eq!(head.framing, Framing::Length(2));
+    assert_eq!(&buf[head.head_len..], b"hi");
+    // Incomplete: more is needed, as for HTTP/1.1.
+    for end in 1..buf.len() - 2 {
+        assert_eq!(parse(&buf[..end]), Ok(None), "prefix of {end} bytes");
+    }
+    // Other majors are still 505.
+    assert_eq!(
+        parse(b"GET / HTTP/2.1\r\nHost: a\r\n\r\n"),
+        Err(ParseError::UnsupportedVersion)
+    );
 }

@@ -120,6 +120,8 @@ pub struct ServerConfig {
     /// The slowest a client may move a request's bytes, once the server waits on
     /// it: `None` for no rule (see [`MinRate`]).
     pub min_rate: Option<MinRate>,
+    /// TLS on every listener (see `tls.rs`); `None`: plain HTTP.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 /// The minimum data rate (`--min-rate`, `--min-rate-grace`), against slow-body
@@ -161,6 +163,7 @@ impl Default for ServerConfig {
             date_header: true,
             report_protocol_errors: false,
             min_rate: Some(DEFAULT_MIN_RATE),
+            tls: None,
             access_log: None,
             proxy: None,
             websocket: Some(WebSocketConfig::default()),

@@ -20,6 +20,7 @@ use pyre_h1::{BodyDecoder, Framing, RequestHead};
 
 use crate::listener::Stream;
 use crate::output::FileJob;
+use crate::transport::{self, TlsSession};
 use crate::websocket::WsState;
 
 /// The protocol a connection speaks. Boxed payloads keep an idle HTTP connection
@@ -116,6 +117,8 @@ pub struct Connection {
     pub moved: u64,
     pub waited: std::time::Duration,
     pub protocol: Protocol,
+    /// TLS over the socket, when the listener speaks it (see `transport.rs`).
+    pub tls: Option<Box<TlsSession>>,
 }
 
 impl Connection {
@@ -149,16 +152,20 @@ impl Connection {
             moved: 0,
             waited: std::time::Duration::ZERO,
             protocol: Protocol::Http1,
+            tls: None,
         }
     }
 
     /// Whether the server is waiting on the client: the application waits for
     /// body bytes, an unread body is being discarded, or output waits to be read.
     pub fn waits_on_client(&self) -> bool {
-        (self.body_wanted && !self.read_paused)
-            || self.phase == Phase::Draining
-            || self.pending_write() > 0
-            || self.file.is_some()
+        (self.body_wanted && !self.read_paused) || self.phase == Phase::Draining || self.output_waiting()
+    }
+
+    /// Output waits for the socket: in the out-buffer, a pending file, or TLS
+    /// ciphertext rustls still holds.
+    pub fn output_waiting(&self) -> bool {
+        self.pending_write() > 0 || self.file.is_some() || transport::has_output(self.tls.as_deref())
     }
 
     /// Bytes waiting in the out-buffer (a pending file not included).

@@ -9,6 +9,8 @@
 //! - [`connection`]: the per-connection state machine ([`Phase`]).
 //! - [`server`]: event processing, request/response calls, deadlines, shutdown.
 //! - [`output`]: writing through to sockets, out-buffers, files by `sendfile`.
+//! - [`transport`]: plain sockets or TLS (rustls) under a connection; [`tls`]: the
+//!   TLS settings (certificates, client certificates, cipher suites).
 //! - [`websocket`]: an open WebSocket's state (the protocol switch itself is in
 //!   `server/websocket.rs`; frames are pyre-ws's business).
 //! - [`proxy`]: proxy headers from trusted peers (who the client really is).
@@ -27,6 +29,8 @@ pub mod metrics;
 pub mod output;
 pub mod proxy;
 pub mod server;
+pub mod tls;
+pub mod transport;
 pub mod websocket;
 
 pub use config::{MinRate, ServerConfig, DEFAULT_MIN_RATE};
@@ -35,5 +39,6 @@ pub use listener::{BindAddr, LocalAddr};
 pub use metrics::Snapshot;
 pub use pyre_h1 as h1;
 pub use pyre_ws as ws;
+pub use rustls;
 pub use server::{BodyRead, Event, Flow, RequestKey, RequestView, SendError, Server};
 pub use websocket::{Outgoing, WsClosed, WsMessage};

@@ -122,7 +122,10 @@ mod layout {
     /// Non-cumulative counts, one per bucket, then the `+Inf` overflow.
     pub const DURATION_BUCKETS: usize = REJECTED + super::REJECTION_KINDS;
     pub const DURATION_SUM_NANOS: usize = DURATION_BUCKETS + BUCKETS.len() + 1;
-    pub const LEN: usize = DURATION_SUM_NANOS + 1;
+    /// TLS connections that failed: a bad handshake, garbage or a truncated record,
+    /// or plain HTTP sent to the TLS port.
+    pub const TLS_FAILED: usize = DURATION_SUM_NANOS + 1;
+    pub const LEN: usize = TLS_FAILED + 1;
 }
 
 const REJECTION_KINDS: usize = ParseError::ALL.len() + 2;
@@ -190,6 +193,11 @@ impl Metrics {
     /// A request in flight lost its connection before its response completed.
     pub fn aborted(&mut self) {
         self.words[layout::ABORTED] += 1;
+    }
+
+    /// A TLS connection failed (handshake, record, or plain HTTP on a TLS port).
+    pub fn tls_failed(&mut self) {
+        self.words[layout::TLS_FAILED] += 1;
     }
 
     /// The counters now, with the current gauges.
@@ -284,6 +292,13 @@ pub fn render(snapshot: &Snapshot) -> String {
         "gauge",
         "Requests handed to the application whose responses are not complete.",
         w[layout::IN_FLIGHT],
+    );
+    simple(
+        &mut out,
+        "pyre_tls_failures_total",
+        "counter",
+        "TLS connections that failed: bad handshake, garbage or truncated records, plain HTTP on the TLS port.",
+        w[layout::TLS_FAILED],
     );
     simple(
         &mut out,

@@ -19,6 +19,7 @@ use std::io::{ErrorKind, IoSlice};
 use std::os::fd::AsRawFd;
 
 use crate::connection::Connection;
+use crate::transport;
 
 /// A file being sent as the end of a response body.
 pub struct FileJob {
@@ -69,7 +70,7 @@ pub fn write_through(conn: &mut Connection, data: &[u8], tail: &[u8], sent: &mut
         let pending = &conn.write_buf[conn.write_pos..];
         let slices = [IoSlice::new(pending), IoSlice::new(data), IoSlice::new(tail)];
         loop {
-            match conn.stream.write_vectored(&slices) {
+            match transport::write_vectored(&mut conn.stream, conn.tls.as_deref_mut(), &slices) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break 0,
@@ -119,7 +120,11 @@ pub fn write_out(conn: &mut Connection, turn: u64, sent: &mut u64) -> Written {
     let mut file_bytes = 0;
     loop {
         while conn.write_pos < conn.write_buf.len() {
-            match conn.stream.write(&conn.write_buf[conn.write_pos..]) {
+            match transport::write(
+                &mut conn.stream,
+                conn.tls.as_deref_mut(),
+                &conn.write_buf[conn.write_pos..],
+            ) {
                 Ok(0) => return Written::Failed,
                 Ok(n) => {
                     conn.write_pos += n;
@@ -133,13 +138,22 @@ pub fn write_out(conn: &mut Connection, turn: u64, sent: &mut u64) -> Written {
         conn.write_buf.clear();
         conn.write_pos = 0;
         let Some(job) = conn.file.as_mut() else {
-            return Written::All;
+            // What the transport holds (TLS ciphertext) must reach the socket too.
+            return match transport::flush(&mut conn.stream, conn.tls.as_deref_mut()) {
+                Ok(true) => Written::All,
+                Ok(false) => Written::Blocked,
+                Err(_) => Written::Failed,
+            };
         };
         if file_bytes >= turn {
             return Written::Yielded;
         }
         let before = job.remaining;
-        match send_file_part(conn.stream.raw_fd(), job, turn) {
+        let part = match conn.tls.as_deref_mut() {
+            Some(tls) => tls_file_part(&mut conn.stream, tls, job, turn - file_bytes),
+            None => send_file_part(conn.stream.raw_fd(), job, turn),
+        };
+        match part {
             FilePart::Sent => {
                 file_bytes += before - job.remaining;
                 *sent += before - job.remaining;
@@ -152,6 +166,26 @@ pub fn write_out(conn: &mut Connection, turn: u64, sent: &mut u64) -> Written {
             conn.file = None;
             conn.write_buf.extend_from_slice(tail);
         }
+    }
+}
+
+/// A piece of the file encrypted through TLS (no `sendfile(2)`: the kernel would
+/// send plaintext).
+fn tls_file_part(
+    stream: &mut crate::listener::Stream,
+    tls: &mut transport::TlsSession,
+    job: &mut FileJob,
+    most: u64,
+) -> FilePart {
+    match transport::send_file_piece(stream, tls, &job.file, job.offset, job.remaining.min(most)) {
+        Ok(n) => {
+            job.offset += n as u64;
+            job.remaining -= n as u64;
+            FilePart::Sent
+        }
+        Err(e) if e.kind() == ErrorKind::WouldBlock => FilePart::Blocked,
+        Err(e) if e.kind() == ErrorKind::Interrupted => FilePart::Sent,
+        Err(_) => FilePart::Failed,
     }
 }
 

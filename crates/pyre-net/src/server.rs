@@ -33,7 +33,7 @@ use pyre_h1::{
 use slab::Slab;
 
 use crate::access_log::{AccessEntry, AccessLog, ClientAddr};
-use crate::buffers::{read_into, BufferPool, ReadResult};
+use crate::buffers::{BufferPool, ReadResult};
 use crate::config::{ServerConfig, EVENTS_PER_POLL, LINGER_TIMEOUT};
 use crate::connection::{Connection, Phase, Protocol, ResponseState};
 use crate::listener::{BindAddr, Listener, LocalAddr};
@@ -84,7 +84,8 @@ pub enum Event {
     /// The WebSocket ended (the closing handshake, a protocol error, the
     /// connection dropped): the request is over.
     WebSocketClosed(RequestKey, Box<WsClosed>),
-    /// A request was refused by the codec (only when `report_protocol_errors`).
+    /// A request was refused by the codec, or a TLS connection failed (status 0;
+    /// only when `report_protocol_errors`).
     ProtocolError {
         peer: Option<SocketAddr>,
         status: u16,
@@ -131,6 +132,9 @@ pub struct RequestView<'a> {
     pub buf: &'a [u8],
     pub peer: Option<SocketAddr>,
     pub local: &'a LocalAddr,
+    /// The TLS session the request came over (scheme `https`, the ASGI TLS
+    /// extension); `None` on a plain connection.
+    pub tls: Option<&'a rustls::ServerConnection>,
     /// A valid WebSocket upgrade request the application has not answered yet.
     pub websocket: Option<&'a pyre_ws::Handshake>,
 }
@@ -222,6 +226,12 @@ impl Server {
             .register(&mut listener, token, Interest::READABLE)?;
         self.listeners.push((Some(listener), local.clone()));
         Ok(local)
+    }
+
+    /// TLS for connections accepted from now on (`None`: plain). Open connections
+    /// keep the configuration they started with, so a certificate reload drops none.
+    pub fn set_tls(&mut self, tls: Option<std::sync::Arc<rustls::ServerConfig>>) {
+        self.config.tls = tls;
     }
 
     /// The poll's file descriptor: readable when events are ready.
@@ -322,6 +332,12 @@ impl Server {
                     let entry = self.conns.vacant_entry();
                     let id = entry.key();
                     let mut conn = Connection::new(stream, peer, listener);
+                    if let Some(tls) = &self.config.tls {
+                        match crate::transport::TlsSession::new(tls.clone()) {
+                            Ok(session) => conn.tls = Some(Box::new(session)),
+                            Err(_) => continue,
+                        }
+                    }
                     if self
                         .poll
                         .registry()
@@ -346,7 +362,17 @@ impl Server {
     /// Reads what the phase allows, then advances the state machine.
     /// `short_read_drains`: see [`Server::fill_from`].
     fn on_readable(&mut self, id: usize, short_read_drains: bool) {
+        if self.conns[id].tls.as_ref().is_some_and(|t| t.fresh) && !self.tls_first_bytes(id) {
+            return;
+        }
         let eof = self.fill_from(id, short_read_drains);
+        // A TLS handshake answer the socket did not take whole waits for writability.
+        if crate::transport::has_output(self.conns[id].tls.as_deref())
+            && !self.conns[id].write_interest
+            && !self.flush(id)
+        {
+            return;
+        }
         let conn = &mut self.conns[id];
         match conn.phase {
             Phase::Idle | Phase::ReadingHead => {
@@ -421,9 +447,13 @@ impl Server {
                 conn.read_paused = conn.phase != Phase::Closing;
                 return false;
             }
-            let fd = conn.stream.raw_fd();
             let room = limit - conn.read_buf.len();
-            match read_into(fd, &mut conn.read_buf, room) {
+            match crate::transport::read(
+                &mut conn.stream,
+                conn.tls.as_deref_mut(),
+                &mut conn.read_buf,
+                room,
+            ) {
                 ReadResult::Read { read: n, offered } => {
                     self.metrics.received(n);
                     conn.moved += n as u64;
@@ -445,12 +475,42 @@ impl Server {
                     return true;
                 }
                 ReadResult::Failed => {
+                    if let Some(tls) = conn.tls.as_ref().filter(|t| t.failed) {
+                        self.metrics.tls_failed();
+                        if self.config.report_protocol_errors {
+                            self.queue.push_back(Event::ProtocolError {
+                                peer: conn.peer,
+                                status: 0,
+                                reason: tls.error.unwrap_or("TLS: failed"),
+                            });
+                        }
+                    }
                     conn.read_closed = true;
                     conn.keep_alive = false;
                     return true;
                 }
             }
         }
+    }
+
+    /// The first bytes on a TLS connection: a plain-HTTP request gets a plain `400`
+    /// (as nginx answers) and the connection closes. Returns whether to go on reading.
+    fn tls_first_bytes(&mut self, id: usize) -> bool {
+        let conn = &mut self.conns[id];
+        if crate::transport::peek_first_byte(conn.stream.raw_fd()) == crate::transport::FirstByte::Tls {
+            return true;
+        }
+        conn.tls = None;
+        self.metrics.tls_failed();
+        if self.config.report_protocol_errors {
+            self.queue.push_back(Event::ProtocolError {
+                peer: conn.peer,
+                status: 400,
+                reason: "plain HTTP request sent to an HTTPS port",
+            });
+        }
+        self.write_error(id, 400, "plain HTTP request sent to an HTTPS port");
+        false
     }
 
     /// Parses the next head from the read buffer (Idle or ReadingHead phase).
@@ -589,7 +649,7 @@ impl Server {
         }
         let low_water = self.config.write_low_water;
         let conn = &mut self.conns[id];
-        let waiting = conn.pending_write() > 0 || conn.file.is_some();
+        let waiting = conn.output_waiting();
         if waiting != conn.write_interest {
             conn.write_interest = waiting;
             let interest = if waiting {
@@ -628,14 +688,13 @@ impl Server {
             self.drain(id);
         } else if matches!(conn.protocol, Protocol::WebSocket(_)) && conn.phase == Phase::InFlight {
             self.ws_resume(id);
-        } else if conn.file.is_some() || conn.pending_write() > 0 {
+        } else if conn.output_waiting() {
             self.flush(id);
         }
     }
 
     fn on_writable(&mut self, id: usize) {
-        let conn = &self.conns[id];
-        if conn.pending_write() > 0 || conn.file.is_some() {
+        if self.conns[id].output_waiting() {
             self.flush(id);
         }
     }
@@ -644,7 +703,7 @@ impl Server {
     /// [`LINGER_TIMEOUT`], so the response is not destroyed by a reset.
     fn linger(&mut self, id: usize) {
         let conn = &mut self.conns[id];
-        let _ = conn.stream.shutdown_write();
+        crate::transport::shutdown_write(&mut conn.stream, conn.tls.as_deref_mut());
         conn.phase = Phase::Lingering;
         conn.read_buf.clear();
         conn.deadline = Some(self.now + LINGER_TIMEOUT);
@@ -697,6 +756,7 @@ impl Server {
             buf: &conn.read_buf,
             peer: conn.peer,
             local: &self.listeners[conn.listener].1,
+            tls: conn.tls.as_deref().map(|t| &t.conn),
             websocket: match &conn.protocol {
                 Protocol::Upgrading(handshake) => Some(handshake),
                 _ => None,

@@ -15,6 +15,7 @@ mod psgi;
 mod router;
 mod scope;
 mod server;
+mod tls;
 
 use pyo3::prelude::*;
 
@@ -45,6 +46,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(metrics::render_metrics, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::retire_metrics, m)?)?;
     m.add_class::<server::Server>()?;
+    m.add_class::<tls::TlsConfig>()?;
     m.add_class::<channel::Channel>()?;
     m.add_class::<client::ClientCore>()?;
     m.add_class::<router::Router>()?;

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use pyre_net::h1::{decode_path, split_target, target_authority, RequestHead, Version};
 use pyre_net::RequestView;
 
@@ -34,6 +34,8 @@ pub struct Request {
     forwarded: Option<Forwarded>,
     /// A valid WebSocket upgrade request: the subprotocols the client offered.
     websocket: Option<Vec<String>>,
+    /// The TLS session's facts (as ASGI's TLS extension), on a TLS connection.
+    tls: Option<Py<PyDict>>,
 }
 
 impl Request {
@@ -53,7 +55,14 @@ impl Request {
             headers: None,
             forwarded,
             websocket: view.websocket.map(|h| h.subprotocols.clone()),
+            tls: None,
         }
+    }
+
+    /// The request came over TLS: its session's facts.
+    pub fn with_tls(mut self, tls: Option<Py<PyDict>>) -> Self {
+        self.tls = tls;
+        self
     }
 
     fn target(&self) -> (&[u8], &[u8]) {
@@ -96,10 +105,19 @@ impl Request {
         }
     }
 
-    /// "http", or what a trusted proxy said ("https"...): TLS ends in front of Pyre.
+    /// "https" over Pyre's own TLS, else "http"; what a trusted proxy said wins
+    /// (TLS ended in front of Pyre).
     #[getter]
     fn scheme(&self) -> &'static str {
-        self.forwarded.as_ref().and_then(|f| f.scheme).unwrap_or("http")
+        let own = if self.tls.is_some() { "https" } else { "http" };
+        self.forwarded.as_ref().and_then(|f| f.scheme).unwrap_or(own)
+    }
+
+    /// On a TLS connection, its facts as ASGI's TLS extension has them
+    /// (`tls_version`, `cipher_suite`, `client_cert_chain`...); None otherwise.
+    #[getter]
+    fn tls(&self, py: Python<'_>) -> Option<Py<PyDict>> {
+        self.tls.as_ref().map(|t| t.clone_ref(py))
     }
 
     /// The client's (host, port): the peer, or what a trusted proxy said (port 0

@@ -124,7 +124,7 @@ impl Server {
         access_log_output = "text", access_log_prefix = "", ws = "auto",
         ws_max_size = pyre_net::config::DEFAULT_WS_MAX_MESSAGE, ws_ping_interval = Some(20.0),
         ws_ping_timeout = Some(20.0), ws_per_message_deflate = true, min_rate = 500,
-        min_rate_grace = 20.0
+        min_rate_grace = 20.0, tls = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -158,6 +158,7 @@ impl Server {
         ws_per_message_deflate: bool,
         min_rate: u64,
         min_rate_grace: f64,
+        tls: Option<PyRef<'_, crate::tls::TlsConfig>>,
     ) -> PyResult<Self> {
         let psgi = match interface {
             "asgi" => false,
@@ -225,6 +226,7 @@ impl Server {
             report_protocol_errors: protocol_error_log.is_some(),
             websocket,
             min_rate,
+            tls: tls.map(|t| t.config.clone()),
             ..ServerConfig::default()
         };
         config.limits.max_head_bytes = limit_request_head;
@@ -371,6 +373,13 @@ impl Server {
 
     /// Stops accepting (after taking the connections already queued) and closes
     /// long-idle connections; in-flight requests finish (see pyre-net).
+    /// TLS for connections accepted from now on (a certificate reload: open
+    /// connections keep theirs); None turns TLS off for new connections.
+    #[pyo3(signature = (tls))]
+    fn set_tls(&self, tls: Option<PyRef<'_, crate::tls::TlsConfig>>) {
+        self.core.borrow_mut().net.set_tls(tls.map(|t| t.config.clone()));
+    }
+
     fn begin_shutdown(&self) {
         self.core.borrow_mut().net.begin_shutdown();
     }
@@ -566,7 +575,12 @@ impl Server {
                 Event::ProtocolError { peer, status, reason } => {
                     if let Some(log) = &self.protocol_error_log {
                         let peer = peer.map_or_else(|| "unix socket".to_string(), |p| p.to_string());
-                        log.call1(py, (format!("{status} {reason} (from {peer})"),))?;
+                        // Status 0: a TLS connection that failed (no HTTP answer).
+                        let message = match status {
+                            0 => format!("{reason} (from {peer})"),
+                            _ => format!("{status} {reason} (from {peer})"),
+                        };
+                        log.call1(py, (message,))?;
                     }
                 }
             }
@@ -596,12 +610,18 @@ impl Server {
                 client.as_ref(),
                 state.as_ref().map(|s| s.bind(py)),
             )?;
+            if view.tls.is_some() {
+                crate::tls::set_https(py, &scope)?;
+            }
             if let Some(forwarded) = self.forwarded(&view) {
                 apply_to_scope(py, &scope, &forwarded)?;
             }
             if let Some(handshake) = view.websocket {
                 websocket_scope(py, &scope, &handshake.subprotocols)?;
                 websocket = Some(handshake.subprotocols.clone());
+            }
+            if let Some(session) = view.tls {
+                crate::tls::add_tls_extension(py, &scope, &crate::tls::tls_dict(py, session)?)?;
             }
             scope
         };
@@ -642,9 +662,14 @@ impl Server {
             let (server, client) = address_tuples(py, &core.servers, &mut core.clients, key, &view)?;
             let client = client.map(Bound::unbind);
             let forwarded = self.forwarded(&view);
+            let tls = view
+                .tls
+                .map(|session| crate::tls::tls_dict(py, session))
+                .transpose()?;
             Py::new(
                 py,
-                Request::new(channel.clone_ref(py), &view, client, server.unbind(), forwarded),
+                Request::new(channel.clone_ref(py), &view, client, server.unbind(), forwarded)
+                    .with_tls(tls.map(Bound::unbind)),
             )?
         };
         let responder = Py::new(py, Responder::new(channel.clone_ref(py)))?;

@@ -17,8 +17,10 @@ See docs/client.md.
 
 from __future__ import annotations
 
+from pyre.client._auth import Auth, BasicAuth, BearerAuth
 from pyre.client._client import Client
 from pyre.client._config import Limits, Timeout
+from pyre.client._cookies import Cookies
 from pyre.client._errors import (
     ConnectError,
     ConnectTimeout,
@@ -27,9 +29,12 @@ from pyre.client._errors import (
     LocalProtocolError,
     NetworkError,
     PoolTimeout,
+    ProxyError,
+    ProxyNotSupported,
     ReadError,
     ReadTimeout,
     RemoteProtocolError,
+    RequestNotRepeatable,
     TimeoutException,
     TooManyRedirects,
     TransportError,
@@ -37,12 +42,17 @@ from pyre.client._errors import (
     WriteTimeout,
 )
 from pyre.client._headers import Headers
+from pyre.client._request import Request
 from pyre.client._response import Response
 
 __all__ = [
+    "Auth",
+    "BasicAuth",
+    "BearerAuth",
     "Client",
     "ConnectError",
     "ConnectTimeout",
+    "Cookies",
     "DecodingError",
     "HTTPStatusError",
     "Headers",
@@ -50,9 +60,13 @@ __all__ = [
     "LocalProtocolError",
     "NetworkError",
     "PoolTimeout",
+    "ProxyError",
+    "ProxyNotSupported",
     "ReadError",
     "ReadTimeout",
     "RemoteProtocolError",
+    "Request",
+    "RequestNotRepeatable",
     "Response",
     "Timeout",
     "TimeoutException",

@@ -10,6 +10,11 @@ fails with the step's timeout error and the connection is closed.
 
 One ``Client`` has one poll: the client does not share the server's poll in this
 version (see docs/client.md).
+
+Around each exchange, ``_send`` applies what a client for real APIs does, each in
+its own module: credentials (_auth.py), the cookie jar (_cookies.py), the proxy
+decision (_proxy.py) and redirects (_redirects.py); bodies for ``data=``/``files=``
+come from _content.py and _multipart.py, response decoding from _decoders.py.
 """
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ import functools
 import socket
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urlsplit
 
 from pyre import __version__
 from pyre._core import ClientCore
+from pyre.client._auth import Auth, AuthTypes, to_auth, url_auth
 from pyre.client._config import Limits, Timeout
-from pyre.client._content import EMPTY, Body, Content, make_body, to_bytes
+from pyre.client._content import Body, Content, make_body, to_bytes
+from pyre.client._cookies import Cookies, CookieTypes
+from pyre.client._decoders import ACCEPT_ENCODING
 from pyre.client._errors import (
     CORE_ERRORS,
     ConnectError,
@@ -32,11 +40,14 @@ from pyre.client._errors import (
     ReadTimeout,
     RemoteProtocolError,
     TooManyRedirects,
-    TransportError,
     WriteTimeout,
 )
 from pyre.client._headers import Headers
+from pyre.client._multipart import RequestData, RequestFiles
 from pyre.client._pool import Origin, Pool
+from pyre.client._proxy import Proxy, ProxyRules
+from pyre.client._redirects import next_request
+from pyre.client._request import Request
 from pyre.client._response import Response
 from pyre.client._urls import Params, ip_literal, merge_url, split_url
 
@@ -49,8 +60,9 @@ DEFAULT_LIMITS = Limits()
 # Methods whose requests carry a body by definition: without content they are sent
 # with Content-Length: 0 (some servers refuse them with no length at all).
 BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
-# Content headers dropped when a redirect turns the request into a GET.
-CONTENT_HEADERS = frozenset((b"content-length", b"content-type", b"transfer-encoding"))
+# The most bytes of a redirect's own body read (and dropped) on a streamed request
+# so that its connection can be reused; a longer body closes the connection instead.
+REDIRECT_BODY_DRAIN = 64 * 1024
 # The default read high-water mark (see pyre-net's DEFAULT_CLIENT_READ_HIGH_WATER).
 READ_HIGH_WATER = 256 * 1024
 
@@ -114,6 +126,12 @@ class Client:
     ``limits`` bounds the pool; redirects are followed only with
     ``follow_redirects=True`` (at most ``max_redirects``); ``read_high_water`` is how
     many response bytes a streamed response buffers before reading pauses.
+
+    ``auth`` (``(user, password)``, ``BasicAuth``, ``BearerAuth``) is sent with every
+    request; ``cookies`` seed the client's jar (``client.cookies``), which keeps
+    what servers set; ``proxy`` (``"http://user:pass@proxy:3128"``) sends every
+    request through that proxy; without it, ``trust_env=True`` reads
+    ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY``.
     """
 
     def __init__(
@@ -129,8 +147,16 @@ class Client:
         write_high_water: int = 64 * 1024,
         write_low_water: int = 16 * 1024,
         max_response_head: int = 64 * 1024,
+        auth: AuthTypes | None = None,
+        cookies: CookieTypes | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         self.base_url = base_url
+        self.auth: Auth | None = to_auth(auth)
+        self._cookies = Cookies(cookies)
+        self.trust_env = trust_env
+        self._proxies = ProxyRules(proxy, trust_env)
         self.timeout = Timeout.of(timeout)
         self.limits = limits
         self.follow_redirects = follow_redirects
@@ -144,7 +170,7 @@ class Client:
         defaults: dict[bytes, tuple[bytes, bytes]] = {
             b"user-agent": (b"user-agent", f"pyre/{__version__}".encode()),
             b"accept": (b"accept", b"*/*"),
-            b"accept-encoding": (b"accept-encoding", b"gzip, deflate"),
+            b"accept-encoding": (b"accept-encoding", ACCEPT_ENCODING.encode()),
         }
         for name, value in _header_items(headers):
             defaults[name.lower().encode("latin-1")] = (
@@ -195,6 +221,15 @@ class Client:
             self._pool = None
 
     @property
+    def cookies(self) -> Cookies:
+        """The client's cookie jar: what servers set, sent back by the jar's rules."""
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, cookies: CookieTypes | None) -> None:
+        self._cookies = Cookies(cookies)
+
+    @property
     def open_connections(self) -> int:
         """Connections open now (idle ones included)."""
         return 0 if self._pool is None else self._pool.total
@@ -210,12 +245,21 @@ class Client:
         headers: HeaderTypes | None = None,
         content: Content | None = None,
         json: Any = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        auth: AuthTypes | None = UNSET,
+        cookies: CookieTypes | None = None,
         timeout: Timeout | float | None = UNSET,
         follow_redirects: bool | None = None,
     ) -> Response:
-        """Sends a request and reads the whole response body."""
+        """Sends a request and reads the whole response body.
+
+        ``data`` is a form (urlencoded; multipart with ``files``); ``auth`` replaces
+        the client's for this request (None: none); ``cookies`` are sent with this
+        request only, to its host."""
+        body = make_body(content, json, data, files)
         return await self._send(
-            method, url, params, headers, content, json, timeout, follow_redirects, False
+            method, url, params, headers, body, auth, cookies, timeout, follow_redirects, False
         )
 
     def stream(
@@ -227,14 +271,19 @@ class Client:
         headers: HeaderTypes | None = None,
         content: Content | None = None,
         json: Any = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        auth: AuthTypes | None = UNSET,
+        cookies: CookieTypes | None = None,
         timeout: Timeout | float | None = UNSET,
         follow_redirects: bool | None = None,
     ) -> _StreamContext:
         """``async with client.stream(...) as response:`` sends a request and gives the
         response once its head arrived; read the body with ``response.iter_bytes()``.
         The connection goes back to the pool when the block exits."""
+        body = make_body(content, json, data, files)
         call = self._send(
-            method, url, params, headers, content, json, timeout, follow_redirects, True
+            method, url, params, headers, body, auth, cookies, timeout, follow_redirects, True
         )
         return _StreamContext(call)
 
@@ -267,6 +316,8 @@ class Client:
         merged = dict(self._default_headers)
         if body.content_type is not None:
             merged[b"content-type"] = (b"content-type", body.content_type.encode())
+        if body.length is not None:
+            merged[b"content-length"] = (b"content-length", str(body.length).encode())
         for name, value in _header_items(headers):
             merged[name.lower().encode("latin-1")] = (
                 name.encode("latin-1"),
@@ -280,8 +331,9 @@ class Client:
         url: str,
         params: Params | None,
         headers: HeaderTypes | None,
-        content: Content | None,
-        json: Any,
+        body: Body,
+        auth: AuthTypes | None,
+        cookies: CookieTypes | None,
         timeout: Timeout | float | None,
         follow_redirects: bool | None,
         stream: bool,
@@ -289,21 +341,57 @@ class Client:
         self._start()
         method = method.upper()
         timeouts = self.timeout if timeout is UNSET else Timeout.of(timeout)
-        url = merge_url(self.base_url, url, params)
-        body = make_body(content, json)
+        url, url_credentials = url_auth(merge_url(self.base_url, url, params))
         raw_headers = self._headers(headers, body)
+        # Credentials: this request's auth=, else the client's, else the URL's;
+        # an Authorization header given explicitly wins over all of them.
+        credentials = self.auth if auth is UNSET else to_auth(auth)
+        credentials = credentials or url_credentials
+        if credentials is not None and not _has(raw_headers, b"authorization"):
+            value = credentials.authorization().encode("latin-1")
+            raw_headers = [*raw_headers, (b"authorization", value)]
+        jars = [self._cookies]
+        if cookies:
+            jars.append(self._cookies.with_request_cookies(cookies, url))
         follow = self.follow_redirects if follow_redirects is None else follow_redirects
         history: list[Response] = []
         while True:
-            response = await self._exchange(method, url, raw_headers, body, timeouts, stream)
+            hop_headers = raw_headers
+            if jars[-1] and not _has(raw_headers, b"cookie"):
+                cookie = jars[-1].header_for(url)
+                if cookie:
+                    hop_headers = [*raw_headers, (b"cookie", cookie.encode("latin-1"))]
+            proxy = self._proxy_for(url) if self._proxies.by_scheme else None
+            response = await self._exchange(method, url, hop_headers, body, timeouts, stream, proxy)
+            set_cookies = [
+                v.decode("latin-1")
+                for n, v in response.headers.raw
+                if len(n) == 10 and n.lower() == b"set-cookie"
+            ]
+            if set_cookies:
+                for jar in jars:
+                    jar.extract(url, set_cookies)
             if not (follow and response.is_redirect):
                 response.history = history
                 return response
+            if stream:
+                await _drain(response, REDIRECT_BODY_DRAIN)
             await response.aclose()
             if len(history) >= self.max_redirects:
                 raise TooManyRedirects(f"more than {self.max_redirects} redirects (last: {url})")
             history.append(response)
-            method, url, raw_headers, body = _redirect(method, url, raw_headers, body, response)
+            location = response.headers.get_list("location")[0]
+            method, url, raw_headers, body = next_request(
+                method, url, raw_headers, body, response.status, location
+            )
+
+    def _proxy_for(self, url: str) -> Proxy | None:
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            return None  # split_url reports the bad URL
+        return self._proxies.proxy_for(parts.scheme.lower(), parts.hostname or "", port)
 
     async def _exchange(
         self,
@@ -313,10 +401,18 @@ class Client:
         body: Body,
         timeouts: Timeout,
         stream: bool,
+        proxy: Proxy | None = None,
     ) -> Response:
         core, pool = self._start()
         origin, authority, target = split_url(url)
         request_headers = [(b"host", authority), *headers]
+        if proxy is not None:
+            # Through a proxy: its connection, the absolute URL as the target.
+            origin = proxy.origin
+            target = b"%s://%s%s" % (url.partition(":")[0].lower().encode(), authority, target)
+            if proxy.authorization is not None:
+                request_headers.append((b"proxy-authorization", proxy.authorization))
+        request = Request(method, url, request_headers)
         verb = method.encode()
         for attempt in (0, 1):
             conn = pool.take_idle(origin)
@@ -361,7 +457,14 @@ class Client:
             if raw is not None:
                 pool.release(origin, conn)
                 return Response(
-                    status, reason, version, fields, method=method, url=url, content=raw
+                    status,
+                    reason,
+                    version,
+                    fields,
+                    method=method,
+                    url=url,
+                    content=raw,
+                    request=request,
                 )
             return Response(
                 status,
@@ -372,6 +475,7 @@ class Client:
                 url=url,
                 next_piece=_PieceReader(self, core, conn, timeouts.read),
                 close=functools.partial(pool.release, origin, conn),
+                request=request,
             )
         raise AssertionError("unreachable")
 
@@ -523,21 +627,16 @@ class _StreamContext:
             await self._response.aclose()
 
 
-def _redirect(
-    method: str, url: str, headers: RawHeaders, body: Body, response: Response
-) -> tuple[str, str, RawHeaders, Body]:
-    """The request a redirect asks for (RFC 9110 section 15.4): 303 (and 301/302 after
-    POST) becomes GET without a body; 307/308 repeat the method and body; credentials
-    are not sent to another origin."""
-    new_url = urljoin(url, response.headers["location"])
-    status = response.status
-    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
-        method, body = "GET", EMPTY
-        headers = [h for h in headers if h[0].lower() not in CONTENT_HEADERS]
-    elif not body.replayable:
-        raise TransportError(
-            f"cannot follow a {status} redirect: the streamed request body cannot be sent again"
-        )
-    if split_url(new_url)[0] != split_url(url)[0]:
-        headers = [h for h in headers if h[0].lower() not in (b"authorization", b"cookie")]
-    return method, new_url, headers, body
+async def _drain(response: Response, limit: int) -> None:
+    """Reads at most ``limit`` bytes of ``response``'s body, so that a short body
+    (the usual redirect's) leaves its connection reusable."""
+    size = 0
+    async for piece in response.iter_raw():
+        size += len(piece)
+        if size > limit:
+            break
+
+
+def _has(headers: RawHeaders, name: bytes) -> bool:
+    """Is field ``name`` (lowercase) among ``headers``?"""
+    return any(field.lower() == name for field, _ in headers)

@@ -6,8 +6,12 @@ subclasses say which step failed, so callers can retry what is safe to retry:
 - ``NetworkError``: ``ConnectError``, ``ReadError``, ``WriteError`` (the socket failed);
 - ``RemoteProtocolError``: the server broke HTTP/1.1 (the message says how);
 - ``LocalProtocolError``: the request itself is invalid (also ``ValueError``);
-- ``TooManyRedirects``, ``DecodingError``, and ``HTTPStatusError`` from
-  ``Response.raise_for_status()``.
+- ``TooManyRedirects``, ``RequestNotRepeatable`` (a 307/308 redirect of a body that
+  can be sent only once), ``DecodingError``;
+- ``ProxyError``: a proxy URL that cannot be used; ``ProxyNotSupported`` (also
+  ``NotImplementedError``): an https URL through a proxy, which needs CONNECT over TLS;
+- and ``HTTPStatusError`` from ``Response.raise_for_status()`` (not a transport
+  error: the exchange itself succeeded).
 """
 
 from __future__ import annotations
@@ -65,7 +69,21 @@ class LocalProtocolError(TransportError, ValueError):
 
 
 class TooManyRedirects(TransportError):
-    """More redirects than ``max_redirects``."""
+    """More redirects than ``max_redirects`` (a loop ends here too)."""
+
+
+class RequestNotRepeatable(TransportError):
+    """A 307/308 redirect asks to send the body again, and the body was an iterator
+    that can be sent only once."""
+
+
+class ProxyError(TransportError):
+    """A proxy URL that cannot be used (not http://, no host, a bad port)."""
+
+
+class ProxyNotSupported(ProxyError, NotImplementedError):
+    """An https:// URL through a proxy: that needs a CONNECT tunnel with TLS inside,
+    which the client does not have yet."""
 
 
 class DecodingError(TransportError):
@@ -73,10 +91,12 @@ class DecodingError(TransportError):
 
 
 class HTTPStatusError(Exception):
-    """Raised by ``Response.raise_for_status()`` for 4xx and 5xx responses."""
+    """Raised by ``Response.raise_for_status()`` for 4xx and 5xx responses; ``request``
+    and ``response`` say which."""
 
-    def __init__(self, message: str, *, response: Any) -> None:
+    def __init__(self, message: str, *, request: Any = None, response: Any) -> None:
         super().__init__(message)
+        self.request = request
         self.response = response
 
 

@@ -5,19 +5,26 @@ How it works: a response made by ``Client.request`` already holds its whole body
 ``Client.stream`` holds its connection until the body ended or ``aclose()``: each
 ``iter_raw()`` step awaits the next piece read by Rust, which stops reading the
 socket while the pieces are not taken (read backpressure), so a slow consumer keeps
-memory bounded. Content-Encoding (gzip, deflate) is decoded by ``read()`` and
-``iter_bytes()``; ``iter_raw()`` gives the bytes as received.
+memory bounded. Content-Encoding (gzip, deflate, br, zstd: see _decoders.py) is
+decoded by ``read()`` and ``iter_bytes()`` in bounded pieces; ``iter_raw()`` gives
+the bytes as received.
+
+Text: the charset of Content-Type when Python knows it, else UTF-8 (a misspelt or
+unknown charset falls back too); bytes that do not decode become U+FFFD, so
+``.text`` never raises.
 """
 
 from __future__ import annotations
 
+import codecs
 import json as jsonlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from pyre.client._decoders import decoder_for
 from pyre.client._errors import HTTPStatusError
 from pyre.client._headers import Headers
+from pyre.client._lines import LineSplitter
 
 REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
 
@@ -39,6 +46,7 @@ class Response:
         content: bytes | None = None,
         next_piece: Callable[[], Awaitable[bytes]] | None = None,
         close: Callable[[], None] | None = None,
+        request: Any = None,
     ) -> None:
         self.status = status
         self.status_code = status
@@ -50,6 +58,8 @@ class Response:
         self.method = method
         self.url = url
         self.history: list[Response] = []
+        self.request = request
+        self._encoding: str | None = None
         self._raw_content = content
         self._content: bytes | None = None
         self._next_piece = next_piece
@@ -74,18 +84,42 @@ class Response:
         return self._content
 
     @property
-    def encoding(self) -> str:
-        """The charset from Content-Type, else utf-8."""
+    def charset_encoding(self) -> str | None:
+        """The charset named by Content-Type, if Python knows it (else None)."""
         content_type = self.headers.get("content-type", "")
         for param in content_type.split(";")[1:]:
             key, _, value = param.strip().partition("=")
-            if key.lower() == "charset" and value:
-                return value.strip('"')
-        return "utf-8"
+            if key.strip().lower() == "charset" and value:
+                name = value.strip().strip("\"'")
+                try:
+                    return codecs.lookup(name).name
+                except LookupError:
+                    return None
+        return None
+
+    @property
+    def encoding(self) -> str:
+        """The text encoding: set by you, else the charset of Content-Type when Python
+        knows it, else utf-8."""
+        if self._encoding is None:
+            self._encoding = self.charset_encoding or "utf-8"
+        return self._encoding
+
+    @encoding.setter
+    def encoding(self, value: str) -> None:
+        self._encoding = codecs.lookup(value).name
 
     @property
     def text(self) -> str:
+        """The body as text (see ``encoding``); undecodable bytes become U+FFFD."""
         return self.content.decode(self.encoding, errors="replace")
+
+    def iter_lines(self) -> Iterator[str]:
+        """The lines of a body already read (``\\n``, ``\\r\\n`` or ``\\r`` ends a line;
+        line ends are not included). For a stream, ``aiter_lines()``."""
+        splitter = LineSplitter()
+        yield from splitter.feed(self.text)
+        yield from splitter.flush()
 
     def json(self, **kwargs: Any) -> Any:
         return jsonlib.loads(self.content, **kwargs)
@@ -95,14 +129,14 @@ class Response:
         if self.status >= 400:
             kind = "Client error" if self.status < 500 else "Server error"
             message = f"{kind} '{self.status} {self.reason_phrase}' for url '{self.url}'"
-            raise HTTPStatusError(message, response=self)
+            raise HTTPStatusError(message, request=self.request, response=self)
         return self
 
     def _decode_whole(self, raw: bytes) -> bytes:
         decoder = decoder_for(self.headers.get("content-encoding"))
         if decoder is None:
             return raw
-        return decoder.decode(raw) + decoder.flush()
+        return b"".join([*decoder.decode(raw), *decoder.flush()])
 
     async def read(self) -> bytes:
         """Reads the rest of the body (decoded) and returns it."""
@@ -137,20 +171,18 @@ class Response:
                 yield self._content
             return
         decoder = decoder_for(self.headers.get("content-encoding"))
-        async for piece in self.iter_raw():
-            if decoder is not None:
-                piece = decoder.decode(piece)
-            if piece:
+        if decoder is None:
+            async for piece in self.iter_raw():
                 yield piece
-        if decoder is not None:
-            tail = decoder.flush()
-            if tail:
-                yield tail
+            return
+        async for piece in self.iter_raw():
+            for out in decoder.decode(piece):
+                yield out
+        for out in decoder.flush():
+            yield out
 
     async def iter_text(self) -> AsyncIterator[str]:
-        """The body decoded to text, piece by piece."""
-        import codecs
-
+        """The body decoded to text (see ``encoding``), piece by piece."""
         decoder = codecs.getincrementaldecoder(self.encoding)(errors="replace")
         async for piece in self.iter_bytes():
             text = decoder.decode(piece)
@@ -159,6 +191,16 @@ class Response:
         tail = decoder.decode(b"", final=True)
         if tail:
             yield tail
+
+    async def aiter_lines(self) -> AsyncIterator[str]:
+        """The body's lines as they arrive; a line split across pieces is joined
+        (``\\n``, ``\\r\\n`` or ``\\r`` ends a line; line ends are not included)."""
+        splitter = LineSplitter()
+        async for text in self.iter_text():
+            for line in splitter.feed(text):
+                yield line
+        for line in splitter.flush():
+            yield line
 
     async def aclose(self) -> None:
         """Gives the connection back: to the pool when the body was read to its end

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from pyre.framework import responses
 from pyre.framework.app import App
+from pyre.framework.background import BackgroundTask, BackgroundTasks
+from pyre.framework.datastructures import MutableHeaders
 from pyre.framework.exceptions import HTTPException, RegistrationError
 from pyre.framework.extensions import (
     ExtensionAlreadyLoaded,
@@ -35,37 +37,52 @@ from pyre.framework.extensions import (
     ExtensionNotLoaded,
     NoEntryPointError,
 )
+from pyre.framework.files import safe_join
+from pyre.framework.middleware import CORSMiddleware, GZipMiddleware
 from pyre.framework.params import Body, Cookie, Header, Query
 from pyre.framework.request import Request
 from pyre.framework.routing import Blueprint, endpoint, websocket
 from pyre.framework.sessions import MemoryStore, Session, SessionStore
+from pyre.framework.sse import EventSourceResponse, ServerSentEvent
+from pyre.framework.staticfiles import StaticFiles
+from pyre.framework.templating import Templates
 from pyre.framework.validation import RequestValidationError, ValidationError
 from pyre.framework.ws import WebSocket, WebSocketDisconnect, WebSocketState
 
 __all__ = [
     "App",
+    "BackgroundTask",
+    "BackgroundTasks",
     "Blueprint",
     "Body",
+    "CORSMiddleware",
     "Cookie",
+    "EventSourceResponse",
     "ExtensionAlreadyLoaded",
     "ExtensionError",
     "ExtensionFailed",
     "ExtensionNotLoaded",
+    "GZipMiddleware",
     "HTTPException",
     "Header",
     "MemoryStore",
+    "MutableHeaders",
     "NoEntryPointError",
     "Query",
     "RegistrationError",
     "Request",
     "RequestValidationError",
+    "ServerSentEvent",
     "Session",
     "SessionStore",
+    "StaticFiles",
+    "Templates",
     "ValidationError",
     "WebSocket",
     "WebSocketDisconnect",
     "WebSocketState",
     "endpoint",
     "responses",
+    "safe_join",
     "websocket",
 ]

@@ -15,7 +15,11 @@ from typing import Any
 ASGI = {"version": "3.0", "spec_version": "2.4"}
 
 
-async def serve_asgi_on_psgi(app: Any, request: Any, responder: Any) -> None:
+async def serve_asgi_on_psgi(
+    app: Any, request: Any, responder: Any, *, root_path: str = ""
+) -> None:
+    """Runs ASGI ``app`` on one PSGI request; ``root_path`` is where it is mounted
+    (``path`` stays the whole path, as Starlette's Mount does)."""
     headers = request.headers.raw
     scope = {
         "type": "http",
@@ -26,7 +30,7 @@ async def serve_asgi_on_psgi(app: Any, request: Any, responder: Any) -> None:
         "path": request.path,
         "raw_path": request.raw_path,
         "query_string": request.query_string,
-        "root_path": "",
+        "root_path": root_path,
         "headers": headers,
         "client": request.client,
         "server": request.server,

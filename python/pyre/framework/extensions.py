@@ -6,10 +6,18 @@ brings (blueprints, middleware, converters, exception handlers, hooks), and opti
 registries before and after, so unloading removes exactly that; every change swaps in
 a new route table, so requests in flight finish on the table they started with.
 
-How reload stays atomic: the old extension's registrations are set aside, the module
-is imported afresh and its ``setup`` runs; if either fails, the registries and
-``sys.modules`` are put back as they were and the old version goes on serving.
-Only then is the old module's ``teardown`` called.
+How reload stays atomic: ``setup`` (sync or async) registers into a *staging*
+registry, a copy of the app's without the old version's registrations, seen only by
+the task running the setup (a context variable), while requests go on being served
+by the old route table. Only when the setup (and, on a started app, the new startup
+hooks) succeeded is one new route table swapped in; if anything fails, the staging
+registry is dropped, ``sys.modules`` is put back and the old version goes on
+serving. Then the old module's ``teardown`` (and shutdown hooks) run.
+
+What is re-imported: the extension's module and its submodules, and every module
+first imported while it was loaded whose file is under the extension's directory
+(a sibling ``helpers.py`` it imports), so a reload picks up their new code too.
+What ``setup`` set on ``app.state`` is recorded and removed (or restored) on unload.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import inspect
 import logging
 import os
 import sys
+import sysconfig
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -70,6 +79,7 @@ class Registry:
     startup: list[Any] = field(default_factory=list)
     shutdown: list[Any] = field(default_factory=list)
     websocket_middleware: list[Any] = field(default_factory=list)
+    mounts: list[Any] = field(default_factory=list)
 
     def copy(self) -> Registry:
         return Registry(
@@ -80,6 +90,20 @@ class Registry:
             list(self.startup),
             list(self.shutdown),
             list(self.websocket_middleware),
+            list(self.mounts),
+        )
+
+    def merged(self, owned: Registry) -> Registry:
+        """This registry with ``owned``'s items added (lists after, dicts over)."""
+        return Registry(
+            [*self.blueprints, *owned.blueprints],
+            [*self.middleware, *owned.middleware],
+            {**self.converters, **owned.converters},
+            {**self.exception_handlers, **owned.exception_handlers},
+            [*self.startup, *owned.startup],
+            [*self.shutdown, *owned.shutdown],
+            [*self.websocket_middleware, *owned.websocket_middleware],
+            [*self.mounts, *owned.mounts],
         )
 
     def added_since(self, before: Registry) -> Registry:
@@ -99,6 +123,7 @@ class Registry:
             new_items(self.startup, before.startup),
             new_items(self.shutdown, before.shutdown),
             new_items(self.websocket_middleware, before.websocket_middleware),
+            new_items(self.mounts, before.mounts),
         )
 
     def without(self, owned: Registry) -> Registry:
@@ -119,6 +144,7 @@ class Registry:
             keep(self.startup, owned.startup),
             keep(self.shutdown, owned.shutdown),
             keep(self.websocket_middleware, owned.websocket_middleware),
+            keep(self.mounts, owned.mounts),
         )
 
 
@@ -126,6 +152,60 @@ class Registry:
 class Extension:
     module: ModuleType
     owned: Registry
+    #: Other modules first imported with it, under its directory (re-imported too).
+    modules: list[str] = field(default_factory=list)
+    #: What setup set on ``app.state``: name -> the value before (``MISSING``: none).
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+#: An ``app.state`` attribute that did not exist before an extension set it.
+MISSING = object()
+
+
+def state_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The ``app.state`` names set between two snapshots, with their earlier values."""
+    return {
+        name: before.get(name, MISSING)
+        for name, value in after.items()
+        if name not in before or before[name] is not value
+    } | {name: value for name, value in before.items() if name not in after}
+
+
+def restore_state(state: Any, changes: dict[str, Any]) -> None:
+    """Undoes ``state_changes``: removes what was added, puts back what was replaced."""
+    for name, value in changes.items():
+        if value is MISSING:
+            with contextlib.suppress(AttributeError):
+                delattr(state, name)
+        else:
+            setattr(state, name, value)
+
+
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    return tuple(os.path.realpath(r) + os.sep for r in roots)
+
+
+def companions(name: str, module: ModuleType, before: set[str]) -> list[str]:
+    """Modules imported since ``before`` (a snapshot of ``sys.modules``' names) whose
+    file is under the extension's directory, outside the standard library and
+    site-packages: what ``name`` brought along and a reload must re-import."""
+    source = getattr(module, "__file__", None)
+    if not source:
+        return []
+    directory = os.path.dirname(os.path.realpath(source)) + os.sep
+    libraries = _library_roots()
+    if directory.startswith(libraries):
+        return []
+    found = []
+    for key, other in list(sys.modules.items()):
+        if key in before or key == name or key.startswith(name + "."):
+            continue
+        path = getattr(other, "__file__", None)
+        if path and os.path.realpath(path).startswith(directory):
+            found.append(key)
+    return found
 
 
 async def call_maybe_async(function: Any, *args: Any) -> Any:
@@ -144,11 +224,12 @@ def modules_of(name: str) -> dict[str, ModuleType]:
     }
 
 
-def forget(name: str) -> dict[str, ModuleType]:
-    """Drops ``name`` and its submodules from ``sys.modules`` (and their cached
-    bytecode, so a file rewritten within the same second is not read stale); returns
-    what was dropped."""
+def forget(name: str, also: list[str] | tuple[str, ...] = ()) -> dict[str, ModuleType]:
+    """Drops ``name`` and its submodules (and the modules named in ``also``) from
+    ``sys.modules`` (and their cached bytecode, so a file rewritten within the same
+    second is not read stale); returns what was dropped."""
     dropped = modules_of(name)
+    dropped.update({key: sys.modules[key] for key in also if key in sys.modules})
     for key, module in dropped.items():
         del sys.modules[key]
         source = getattr(module, "__file__", None)

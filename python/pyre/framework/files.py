@@ -7,6 +7,9 @@ matches gives 304. A ``Range`` of byte ranges on a GET, honoured unless ``If-Ran
 names another version, gives 206 with one range (``Content-Range``) or several
 (``multipart/byteranges``); a range no byte of the file satisfies gives 416. A
 malformed ``Range`` is ignored (200 with the whole file), as the RFC allows.
+
+Also here: ``safe_join``, the only way a request's path should become a file path
+(it never leaves the root), and ``content_disposition`` (RFC 6266 names).
 """
 
 from __future__ import annotations
@@ -154,3 +157,50 @@ def multipart_length(plan: Plan, media_type: str, size: int) -> int:
         total += len(part_headers(plan.boundary, media_type, start, end, size))
         total += end - start + 1 + 2  # the bytes and their CRLF
     return total
+
+
+# -- path safety ------------------------------------------------------------------------
+
+
+def safe_join(root: str | os.PathLike[str], path: str, *, follow_symlinks: bool = False) -> str:
+    """The file ``path`` (a URL's remainder, e.g. a ``{rest:path}`` parameter) names
+    under directory ``root``, or ``HTTPException(404)`` when it would leave it.
+
+    ``path`` is split on ``/``: empty and ``.`` segments are dropped (so a leading
+    ``/``, from ``%2f``, stays inside ``root``), and a ``..`` segment, a backslash or
+    a NUL anywhere is refused outright (404) rather than normalised. The result is
+    then resolved (``os.path.realpath``): a symlink is followed only when its target
+    is inside ``root`` too, unless ``follow_symlinks`` (then any target, as when the
+    root's owner put links there on purpose). Never build a file path from a request
+    with ``os.path.join``: ``os.path.join(root, "/etc/hostname")`` is
+    ``/etc/hostname``."""
+    from pyre.framework.exceptions import HTTPException
+
+    if "\x00" in path or "\\" in path:
+        raise HTTPException(404)
+    segments = [s for s in path.split("/") if s not in ("", ".")]
+    if ".." in segments:
+        raise HTTPException(404)
+    base = os.path.realpath(root)
+    joined = os.path.join(base, *segments)
+    if follow_symlinks:
+        return joined
+    resolved = os.path.realpath(joined)
+    if resolved != base and not resolved.startswith(base.rstrip(os.sep) + os.sep):
+        raise HTTPException(404)
+    return resolved
+
+
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """A ``Content-Disposition`` value naming ``filename`` (RFC 6266): ``filename=``
+    with an ASCII fallback (other characters as ``_``, quotes and backslashes
+    escaped), and ``filename*=UTF-8''...`` (percent-encoded) when the name is not
+    plain ASCII, which browsers prefer."""
+    from urllib.parse import quote
+
+    fallback = "".join(c if 0x20 <= ord(c) < 0x7F else "_" for c in filename)
+    fallback = fallback.replace("\\", "\\\\").replace('"', '\\"')
+    value = f'{disposition}; filename="{fallback}"'
+    if fallback != filename or any(ord(c) < 0x20 or ord(c) >= 0x7F for c in filename):
+        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return value

@@ -90,6 +90,9 @@ async def parse_form(
         items = parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
         if len(items) > max_fields:
             raise HTTPException(400, f"too many form fields (more than {max_fields})")
+        for name, value in items:
+            if len(value) > max_part_size:
+                raise HTTPException(413, f"form field {_utf8(name)!r} is too large")
         return FormData([(_utf8(k), _utf8(v)) for k, v in items])
     if media != b"multipart/form-data":
         raise HTTPException(415, "the body is not a form")

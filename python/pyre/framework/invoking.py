@@ -17,6 +17,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pyre.framework.datastructures import MutableHeaders
 from pyre.framework.request import Request
 from pyre.framework.responses import Response
 from pyre.framework.serialization import JSON, response_encoder
@@ -44,7 +45,8 @@ class _EncodedJSON(Response):
     def __init__(self, body: bytes) -> None:
         self.status = 200
         self.body = body
-        self.headers = [("content-type", JSON)]
+        self.background = None
+        self.headers = MutableHeaders([("content-type", JSON)])
 
 
 def typed_invoker(endpoint: Any) -> Callable[[Request], Awaitable[Any]]:

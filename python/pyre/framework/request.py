@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from pyre._core import ClientDisconnected
+from pyre.framework.background import BackgroundTasks
 from pyre.framework.datastructures import MultiDict
+from pyre.framework.exceptions import HTTPException
 from pyre.framework.forms import FormData, parse_form
 
 if TYPE_CHECKING:
@@ -142,36 +144,79 @@ class Body:
     """``request.body``: ``await body.bytes()``, ``.text()``, ``.json()``, or ``async
     for piece in request.body`` to stream it (with backpressure: the client is not
     read faster than the loop consumes). Read once: streaming consumes it, and
-    ``bytes()`` keeps what it read for ``text()`` and ``json()``."""
+    ``bytes()`` keeps what it read for ``text()`` and ``json()``.
 
-    def __init__(self, source: Any) -> None:
+    ``limit`` (the app's ``max_body_size``, 1 MiB by default) bounds what
+    ``bytes()``, ``text()``, ``json()`` and ``form()`` read: a larger body is a 413,
+    known from ``Content-Length`` before anything is read, else once the limit is
+    passed. Uploaded files of a multipart form count too. Streaming is not limited
+    here (the server's ``--limit-request-body`` still applies)."""
+
+    def __init__(self, source: Any, limit: int | None = None) -> None:
         self._source = source
+        self._limit = limit
         self._cached: bytes | None = None
         self._form: FormData | None = None
 
+    def _check_length(self, limit: int | None) -> None:
+        if limit is None:
+            return
+        declared = self._source.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise HTTPException(413, f"the body is larger than {limit} bytes")
+
+    async def _limited(self, limit: int | None) -> AsyncIterator[bytes]:
+        self._check_length(limit)
+        total = 0
+        async for piece in self._source.stream():
+            total += len(piece)
+            if limit is not None and total > limit:
+                raise HTTPException(413, f"the body is larger than {limit} bytes")
+            yield piece
+
     async def bytes(self) -> bytes:
         if self._cached is None:
-            self._cached = await self._source.read()
+            if self._limit is None:
+                self._cached = await self._source.read()
+            else:
+                self._cached = b"".join([piece async for piece in self._limited(self._limit)])
         return self._cached
 
     async def text(self, encoding: str = "utf-8") -> str:
-        return (await self.bytes()).decode(encoding)
+        try:
+            return (await self.bytes()).decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise HTTPException(400, f"the body is not {encoding} text") from exc
 
     async def json(self) -> Any:
-        return json.loads(await self.bytes())
+        try:
+            return json.loads(await self.bytes())
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise HTTPException(400, f"the body is not JSON: {exc}") from exc
 
     async def form(
-        self, *, max_fields: int = 1000, max_files: int = 1000, max_part_size: int = 1024 * 1024
+        self,
+        *,
+        max_fields: int = 1000,
+        max_files: int = 1000,
+        max_part_size: int = 1024 * 1024,
+        max_size: int | None = None,
     ) -> FormData:
         """The body as a form (urlencoded or multipart/form-data): fields and
         :class:`~pyre.framework.forms.UploadFile` files. More than ``max_fields`` fields
         or ``max_files`` files is a 400, a field over ``max_part_size`` bytes a 413, a
-        body that is not a form a 415."""
+        body that is not a form a 415. A body over ``max_size`` is a 413; by default
+        that is the app's ``max_body_size`` for an urlencoded form, and no limit for
+        a multipart one (its files are spooled to disk; its fields are bounded by
+        ``max_part_size`` and ``max_fields``)."""
         if self._form is None:
             content_type = self._source.headers.get("content-type") or ""
+            limit = max_size
+            if limit is None and not content_type.lower().startswith("multipart/"):
+                limit = self._limit
             self._form = await parse_form(
                 content_type,
-                self._source.stream(),
+                self._limited(limit),
                 max_fields=max_fields,
                 max_files=max_files,
                 max_part_size=max_part_size,
@@ -264,13 +309,23 @@ class Request(HTTPConnection):
     def __init__(self, source: Any, app: App, path_params: dict[str, Any]) -> None:
         super().__init__(source, app, path_params)
         self._body: Body | None = None
+        self._background: BackgroundTasks | None = None
 
     @property
     def body(self) -> Body:
-        """The request body (see :class:`Body`)."""
+        """The request body (see :class:`Body`), read up to the app's
+        ``max_body_size``."""
         if self._body is None:
-            self._body = Body(self._source)
+            self._body = Body(self._source, getattr(self.app, "max_body_size", None))
         return self._body
+
+    @property
+    def background_tasks(self) -> BackgroundTasks:
+        """Tasks run after the response is sent (what a ``BackgroundTasks``
+        parameter is given)."""
+        if self._background is None:
+            self._background = BackgroundTasks()
+        return self._background
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"

@@ -16,6 +16,7 @@ import asyncio
 import mimetypes
 import os
 import re
+import stat as stat_module
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from email.utils import format_datetime, formatdate
@@ -25,12 +26,19 @@ from typing import Any
 import orjson
 
 from pyre.framework import files, serialization
+from pyre.framework.datastructures import MutableHeaders
+from pyre.framework.exceptions import HTTPException
 
 HeaderItems = list[tuple[str, str]]
 
 
 class Response:
-    """A whole body sent at once, with ``Content-Length``."""
+    """A whole body sent at once, with ``Content-Length``.
+
+    ``headers`` is a :class:`~pyre.framework.datastructures.MutableHeaders`
+    (``response.headers["x-a"] = "1"``, ``del``, ``append``; case-insensitive, repeated
+    fields kept). ``background`` (a callable, or a ``BackgroundTasks``) runs after the
+    response was sent (:mod:`pyre.framework.background`)."""
 
     media_type: str | None = None
     charset = "utf-8"
@@ -41,12 +49,14 @@ class Response:
         status: int = 200,
         headers: Mapping[str, str] | None = None,
         media_type: str | None = None,
+        background: Any = None,
     ) -> None:
         self.status = status
         if media_type is not None:
             self.media_type = media_type
         self.body = self.render(content)
-        self.headers: HeaderItems = list((headers or {}).items())
+        self.background = background
+        self.headers = MutableHeaders(headers)
         if self.media_type is not None and not self.has_header("content-type"):
             content_type = self.media_type
             if content_type.startswith("text/") and "charset=" not in content_type:
@@ -61,13 +71,16 @@ class Response:
         return str(content).encode(self.charset)
 
     def has_header(self, name: str) -> bool:
-        name = name.lower()
-        return any(key.lower() == name for key, _ in self.headers)
+        return name in self.headers
 
     def header(self, name: str) -> str | None:
         """The first value of a header the response carries."""
-        name = name.lower()
-        return next((value for key, value in self.headers if key.lower() == name), None)
+        return self.headers.get(name)
+
+    def prepare(self) -> None:
+        """Called by the app once the handler returned, where an exception still
+        reaches the exception handlers: a response that can fail before sending
+        (a missing file) fails here."""
 
     def set_cookie(
         self,
@@ -126,10 +139,10 @@ class Response:
         )
 
     async def send_psgi(self, responder: Any, request: Any = None) -> None:
-        responder.respond(self.status, self.headers, self.body)
+        responder.respond(self.status, self.headers.raw, self.body)
 
     async def send_asgi(self, send: Any, scope: Mapping[str, Any], request: Any = None) -> None:
-        headers = self.headers
+        headers = self.headers.raw
         if not self.has_header("content-length") and self.status not in (204, 304):
             # Some ASGI servers would otherwise chunk a whole body, or send HEAD
             # responses without the length.
@@ -183,8 +196,11 @@ class StreamingResponse(Response):
         status: int = 200,
         headers: Mapping[str, str] | None = None,
         media_type: str | None = None,
+        background: Any = None,
     ) -> None:
-        super().__init__(None, status=status, headers=headers, media_type=media_type)
+        super().__init__(
+            None, status=status, headers=headers, media_type=media_type, background=background
+        )
         self.content = content
 
     async def _pieces(self) -> AsyncIterator[bytes]:
@@ -204,7 +220,7 @@ class StreamingResponse(Response):
 
     async def send_psgi(self, responder: Any, request: Any = None) -> None:
         length = self._length()
-        headers = [(k, v) for k, v in self.headers if k.lower() != "content-length"]
+        headers = [(k, v) for k, v in self.headers.raw if k.lower() != "content-length"]
         stream = responder.start(self.status, headers, length=length)
         async for piece in self._pieces():
             await stream.write(piece)
@@ -215,7 +231,7 @@ class StreamingResponse(Response):
             {
                 "type": "http.response.start",
                 "status": self.status,
-                "headers": _asgi_headers(self.headers),
+                "headers": _asgi_headers(self.headers.raw),
             }
         )
         async for piece in self._pieces():
@@ -226,10 +242,15 @@ class StreamingResponse(Response):
 class FileResponse(Response):
     """A file's content, sent by sendfile on Pyre (and by ASGI ``pathsend`` where a
     server offers it); its media type is guessed from the name unless given.
-    ``filename`` adds a ``Content-Disposition: attachment`` header. It carries an
-    ETag and Last-Modified, answers conditional requests with 304, and byte ranges
-    with 206 (one range, or several as multipart/byteranges) or 416 (see
-    :mod:`pyre.framework.files`)."""
+    ``filename`` adds a ``Content-Disposition`` (``attachment``, or
+    ``content_disposition_type="inline"``) naming it as RFC 6266 says, any Unicode
+    name included. It carries an ETag and Last-Modified, answers conditional requests
+    with 304, and byte ranges with 206 (one range, or several as
+    multipart/byteranges) or 416 (see :mod:`pyre.framework.files`).
+
+    A path that is not a regular file (missing, a directory) is a 404 raised when
+    the handler returns, through the app's exception handlers. To serve a file a
+    request names, use :meth:`from_directory`, never ``os.path.join``."""
 
     chunk_size = 256 * 1024
 
@@ -240,18 +261,55 @@ class FileResponse(Response):
         headers: Mapping[str, str] | None = None,
         media_type: str | None = None,
         filename: str | None = None,
+        background: Any = None,
+        content_disposition_type: str = "attachment",
     ) -> None:
         self.path = os.fspath(path)
+        self._stat: os.stat_result | None = None
         if media_type is None:
             media_type = (
                 mimetypes.guess_type(filename or self.path)[0] or "application/octet-stream"
             )
-        super().__init__(None, status=status, headers=headers, media_type=media_type)
+        super().__init__(
+            None, status=status, headers=headers, media_type=media_type, background=background
+        )
         if filename is not None:
-            self.headers.append(("content-disposition", f'attachment; filename="{filename}"'))
+            disposition = files.content_disposition(filename, content_disposition_type)
+            self.headers.append(("content-disposition", disposition))
+
+    @classmethod
+    def from_directory(
+        cls,
+        root: str | os.PathLike[str],
+        path: str,
+        *,
+        follow_symlinks: bool = False,
+        **options: Any,
+    ) -> FileResponse:
+        """The file ``path`` (from the request) names under ``root``; a path that
+        leaves ``root`` (``..``, a backslash, NUL, a symlink out of it) or names no
+        regular file is ``HTTPException(404)`` (see :func:`files.safe_join`)."""
+        response = cls(files.safe_join(root, path, follow_symlinks=follow_symlinks), **options)
+        response.prepare()
+        return response
+
+    def prepare(self) -> None:
+        if self._stat is not None:
+            return
+        try:
+            stat = os.stat(self.path)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise HTTPException(404) from exc
+        except PermissionError as exc:
+            raise HTTPException(403) from exc
+        except (OSError, ValueError) as exc:  # a name too long, an embedded NUL
+            raise HTTPException(404) from exc
+        if not stat_module.S_ISREG(stat.st_mode):
+            raise HTTPException(404)
+        self._stat = stat
 
     def _plan(self, request: Any) -> tuple[os.stat_result, files.Plan]:
-        stat = os.stat(self.path)
+        stat = self._stat or os.stat(self.path)
         if request is None or self.status != 200:
             return stat, files.Plan(self.status)
         media_type = self.header("content-type") or "application/octet-stream"
@@ -259,7 +317,7 @@ class FileResponse(Response):
 
     def _headers_for(self, plan: files.Plan) -> HeaderItems:
         replaced = {name for name, _ in plan.headers}
-        kept = [(k, v) for k, v in self.headers if k.lower() not in replaced]
+        kept = [(k, v) for k, v in self.headers.raw if k.lower() not in replaced]
         return [*kept, *plan.headers]
 
     async def _parts(self, plan: files.Plan, stat: os.stat_result) -> AsyncIterator[bytes]:
@@ -406,7 +464,9 @@ def _cookie_quote(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _asgi_headers(headers: HeaderItems) -> list[tuple[bytes, bytes]]:
+def _asgi_headers(headers: HeaderItems | MutableHeaders) -> list[tuple[bytes, bytes]]:
+    if isinstance(headers, MutableHeaders):
+        headers = headers.raw
     return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
 
 

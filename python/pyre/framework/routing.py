@@ -6,13 +6,14 @@ methods=[...])`` or ``@websocket(template)``. When the blueprint is added to an 
 each endpoint's handler (the bound method) is analysed once: every parameter must be
 a path parameter of its template, the request (named ``request`` or annotated
 ``Request``; for a WebSocket endpoint the connection, named ``websocket`` or ``ws``
-or annotated ``WebSocket``), or be a query, header, cookie or body parameter
-(params.py plans those). Path values are converted by the template's converter (in
-Rust, while matching) or, for a ``{name}`` without one, by the parameter's
-annotation. A handler with no query, header, cookie or body parameter and no
-response model keeps the plain invoker, ``Endpoint.invoke``. A sync (``def``)
-handler runs in the event loop's default thread pool, with the caller's
-contextvars, so it never blocks the loop.
+or annotated ``WebSocket``), a ``BackgroundTasks`` (by annotation: tasks run after
+the response), or be a query, header, cookie or body parameter (params.py plans
+those). Path values are converted by the template's converter (in Rust, while
+matching) or, for a ``{name}`` without one, by the parameter's annotation. A handler
+with no query, header, cookie or body parameter and no response model keeps the
+plain invoker, ``Endpoint.invoke``. A sync (``def``) handler runs in the event
+loop's default thread pool, with the caller's contextvars, so it never blocks the
+loop.
 
 WebSocket endpoints share the route table with HTTP ones under the pseudo-method
 ``WEBSOCKET``, so they get the same templates, converters and precedence.
@@ -31,6 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyre.framework.background import BackgroundTasks
 from pyre.framework.exceptions import HTTPException, RegistrationError
 from pyre.framework.invoking import run_in_thread, typed_invoker
 from pyre.framework.params import Plan, plan_parameter, strip_annotated
@@ -254,6 +256,9 @@ def build_endpoint(
         if pname in connection_names or annotation is connection_type:
             binders.append((pname, _request_binder))
             continue
+        if annotation is BackgroundTasks and not spec.websocket:
+            binders.append((pname, _background_binder))
+            continue
         if pname in params:
             converter = params[pname]
             if converter is not None:
@@ -320,6 +325,10 @@ def _type_name(annotation: Any) -> str:
 
 def _request_binder(request: Request) -> Request:
     return request
+
+
+def _background_binder(request: Request) -> BackgroundTasks:
+    return request.background_tasks
 
 
 def _path_binder(name: str, convert: Callable[[str], Any] | None) -> Callable[[Request], Any]:
