@@ -57,6 +57,9 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = "benchmarks.apps.hello_asgi:app"
 EXPECTED_BODY = b"Hello, world!"
 USER = {"id": 42, "name": "user 42"}
+# The typed scenarios: a typed GET and a validated JSON body (benchmarks/apps/typed_*.py).
+TYPED = {"id": 42, "name": "user 42", "limit": 5}
+ITEM = {"name": "pen", "price": 2.5, "tags": ["office", "blue"]}
 BIN = Path(sys.executable).parent
 
 
@@ -72,6 +75,7 @@ class Target:
     interface: str = "asgi"  # granian's --interface
     access_log: bool = False  # pyre only: log every request (to the log file)
     workers: int = 1  # Pyre's --workers; above 1 the server may use both CPUs
+    request_body: bytes | None = None  # set: the request is a POST of this JSON
 
     def check(self, content_type: str, body: bytes) -> str | None:
         """Why the answer is wrong, or None."""
@@ -94,6 +98,15 @@ def _user(program: str, app: str) -> Target:
     return Target(program, f"benchmarks.apps.{app}:app", "/user/42", USER)
 
 
+def _typed(program: str, app: str) -> Target:
+    return Target(program, f"benchmarks.apps.{app}:app", "/typed/42?limit=5", TYPED)
+
+
+def _body(program: str, app: str, path: str = "/items") -> Target:
+    body = json.dumps(ITEM).encode()
+    return Target(program, f"benchmarks.apps.{app}:app", path, ITEM, request_body=body)
+
+
 TARGETS = {
     # Hello world, ASGI everywhere.
     "pyre": Target("pyre", APP),
@@ -112,6 +125,13 @@ TARGETS = {
     "starlette-pyre": _user("pyre", "user_starlette"),
     "starlette-uvicorn": _user("uvicorn", "user_starlette"),
     "fastapi-uvicorn": _user("uvicorn", "user_fastapi"),
+    # Typed: GET /typed/{id:int}?limit=5 (path and query bound by annotation, a
+    # response model), and POST /items with a JSON body validated into a type.
+    "framework-typed": _typed("pyre", "typed_framework"),
+    "fastapi-typed": _typed("uvicorn", "typed_fastapi"),
+    "framework-body": _body("pyre", "typed_framework"),
+    "framework-body-pydantic": _body("pyre", "typed_framework", "/items-pydantic"),
+    "fastapi-body": _body("uvicorn", "typed_fastapi"),
 }
 KNOWN_SERVERS = tuple(TARGETS)
 # Distributions whose versions go into the results, per server program.
@@ -131,6 +151,9 @@ RATIOS = (
     ("pyre-2-workers", "pyre"),
     ("framework", "fastapi-uvicorn"),
     ("framework", "starlette-pyre"),
+    ("framework-typed", "fastapi-typed"),
+    ("framework-body", "fastapi-body"),
+    ("framework-body-pydantic", "fastapi-body"),
     ("starlette-pyre", "starlette-uvicorn"),
 )
 
@@ -219,11 +242,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def http_get(port: int, timeout: float, path: str = "/") -> tuple[int, str, bytes]:
-    """One plain GET over a fresh connection: (status, content-type, body)."""
+def http_get(
+    port: int, timeout: float, path: str = "/", body: bytes | None = None
+) -> tuple[int, str, bytes]:
+    """One plain GET (a POST of JSON ``body`` when given) over a fresh connection:
+    (status, content-type, body)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", path, headers={"Connection": "close"})
+        headers = {"Connection": "close"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        conn.request("GET" if body is None else "POST", path, body=body, headers=headers)
         response = conn.getresponse()
         body = response.read()
         return response.status, response.getheader("content-type") or "", body
@@ -241,7 +270,12 @@ def read_log(path: Path, limit: int = 2000) -> str:
 
 
 def wait_until_answers(
-    proc: subprocess.Popen[bytes], port: int, timeout: float, log: Path, path: str = "/"
+    proc: subprocess.Popen[bytes],
+    port: int,
+    timeout: float,
+    log: Path,
+    path: str = "/",
+    body: bytes | None = None,
 ) -> None:
     """Poll with a TCP connect and a GET until the server answers, it exits, or time is up."""
     deadline = time.monotonic() + timeout
@@ -257,7 +291,7 @@ def wait_until_answers(
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 pass
-            http_get(port, timeout=2.0, path=path)
+            http_get(port, timeout=2.0, path=path, body=body)
             return
         except OSError as exc:
             last_error = f"{type(exc).__name__}: {exc}"
@@ -275,7 +309,9 @@ def verify_response(port: int, target: Target | None = None) -> None:
     """Refuse to benchmark a server that does not answer its request correctly."""
     target = target or TARGETS["pyre"]
     try:
-        status, content_type, body = http_get(port, timeout=5.0, path=target.path)
+        status, content_type, body = http_get(
+            port, timeout=5.0, path=target.path, body=target.request_body
+        )
     except (OSError, http.client.HTTPException) as exc:
         raise BenchError(f"check request failed: {type(exc).__name__}: {exc}") from exc
     if status != 200:
@@ -428,7 +464,20 @@ def server_cpus(settings: Settings, target: Target) -> int | str | None:
     return f"{settings.server_cpu},{settings.client_cpu}"
 
 
-def run_wrk(settings: Settings, port: int, seconds: int, path: str = "/") -> str:
+def run_wrk(
+    settings: Settings, port: int, seconds: int, path: str = "/", body: bytes | None = None
+) -> str:
+    script: list[str] = []
+    lua: Path | None = None
+    if body is not None:
+        # A POST of JSON: wrk takes method, body and headers from a Lua script.
+        lua = Path(tempfile.mkstemp(prefix="wrk-post-", suffix=".lua")[1])
+        lua.write_text(
+            'wrk.method = "POST"\n'
+            f"wrk.body = {json.dumps(body.decode())}\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+        script = ["-s", str(lua)]
     command = pinned(
         settings.client_cpu,
         [
@@ -437,6 +486,7 @@ def run_wrk(settings: Settings, port: int, seconds: int, path: str = "/") -> str
             f"-c{settings.connections}",
             f"-d{seconds}s",
             "--latency",
+            *script,
             f"http://127.0.0.1:{port}{path}",
         ],
     )
@@ -446,6 +496,9 @@ def run_wrk(settings: Settings, port: int, seconds: int, path: str = "/") -> str
         )
     except subprocess.TimeoutExpired as exc:
         raise BenchError(f"wrk did not finish within {seconds + 30} s") from exc
+    finally:
+        if lua is not None:
+            lua.unlink(missing_ok=True)
     if done.returncode != 0:
         raise BenchError(f"wrk exited with code {done.returncode}: {done.stderr.strip()}")
     return done.stdout
@@ -475,14 +528,16 @@ def bench_server(name: str, settings: Settings, logdir: Path) -> Outcome:
             start_new_session=True,
         )
     try:
-        wait_until_answers(proc, port, settings.start_timeout, log, target.path)
+        wait_until_answers(
+            proc, port, settings.start_timeout, log, target.path, target.request_body
+        )
         verify_response(port, target)
         if settings.warmup > 0:
             print(f"  warming up {settings.warmup} s")
-            run_wrk(settings, port, settings.warmup, target.path)
+            run_wrk(settings, port, settings.warmup, target.path, target.request_body)
             verify_response(port, target)
         print(f"  measuring {settings.duration} s")
-        output = run_wrk(settings, port, settings.duration, target.path)
+        output = run_wrk(settings, port, settings.duration, target.path, target.request_body)
         if proc.poll() is not None:
             raise BenchError(f"server exited (code {proc.returncode}) during the run")
         verify_response(port, target)

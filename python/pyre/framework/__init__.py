@@ -3,7 +3,10 @@
 Endpoints (``@endpoint`` for HTTP, ``@websocket`` for WebSockets) live on
 :class:`Blueprint` classes that keep a reference to the app; the route table is a
 Rust trie; the app speaks PSGI on Pyre (automatically) and ASGI anywhere else
-(uvicorn, granian). See docs/framework.md and docs/websocket.md.
+(uvicorn, granian). Parameters are also bound from the query, headers, cookies
+and a typed JSON body (``Query()``, ``Header()``, ``Cookie()``, ``Body()``; bad input
+is a 422 ``RequestValidationError``), structured return values become JSON, and
+``app.openapi()`` describes it all. See docs/framework.md and docs/websocket.md.
 
     from pyre import framework
     from pyre.framework import App, Request, responses
@@ -36,12 +39,14 @@ from pyre.framework.extensions import (
 )
 from pyre.framework.files import safe_join
 from pyre.framework.middleware import CORSMiddleware, GZipMiddleware
+from pyre.framework.params import Body, Cookie, Header, Query
 from pyre.framework.request import Request
 from pyre.framework.routing import Blueprint, endpoint, websocket
 from pyre.framework.sessions import MemoryStore, Session, SessionStore
 from pyre.framework.sse import EventSourceResponse, ServerSentEvent
 from pyre.framework.staticfiles import StaticFiles
 from pyre.framework.templating import Templates
+from pyre.framework.validation import RequestValidationError, ValidationError
 from pyre.framework.ws import WebSocket, WebSocketDisconnect, WebSocketState
 
 __all__ = [
@@ -49,7 +54,9 @@ __all__ = [
     "BackgroundTask",
     "BackgroundTasks",
     "Blueprint",
+    "Body",
     "CORSMiddleware",
+    "Cookie",
     "EventSourceResponse",
     "ExtensionAlreadyLoaded",
     "ExtensionError",
@@ -57,16 +64,20 @@ __all__ = [
     "ExtensionNotLoaded",
     "GZipMiddleware",
     "HTTPException",
+    "Header",
     "MemoryStore",
     "MutableHeaders",
     "NoEntryPointError",
+    "Query",
     "RegistrationError",
     "Request",
+    "RequestValidationError",
     "ServerSentEvent",
     "Session",
     "SessionStore",
     "StaticFiles",
     "Templates",
+    "ValidationError",
     "WebSocket",
     "WebSocketDisconnect",
     "WebSocketState",

@@ -61,6 +61,7 @@ from pyre.framework.extensions import (
     state_changes,
 )
 from pyre.framework.mounts import Mount, MountResponse
+from pyre.framework.openapi import DocsBlueprint, build_document
 from pyre.framework.request import AsgiSource, PsgiSource, Request
 from pyre.framework.responses import (
     JSONResponse,
@@ -80,6 +81,7 @@ from pyre.framework.routing import (
     route_key,
 )
 from pyre.framework.sessions import SessionMiddleware, SessionStore
+from pyre.framework.validation import RequestValidationError
 from pyre.framework.ws import (
     AsgiWebSocketSource,
     PsgiWebSocketSource,
@@ -147,7 +149,13 @@ class App:
     ``redirect_slashes`` answers a path that only matches with (or without) a
     trailing slash with a 308 redirect to the one that does; ``max_body_size`` is the
     most ``request.body.bytes()``/``.json()``/``.form()`` read (413 beyond; ``None``:
-    no limit but the server's ``--limit-request-body``)."""
+    no limit but the server's ``--limit-request-body``).
+
+    ``app.openapi()`` is the OpenAPI 3.1 document of the routes (``title``,
+    ``version``, ``description`` fill its ``info``). It is served only when asked
+    for: ``openapi_url="/openapi.json"`` serves it as JSON, and ``docs_url="/docs"``
+    (with ``openapi_url``) a page that renders it; both are off by default, so an
+    app does not publish its API's shape unless it means to."""
 
     def __init__(
         self,
@@ -157,8 +165,21 @@ class App:
         extensions: list[str] | tuple[str, ...] = (),
         lifespan: Callable[[App], AbstractAsyncContextManager[Any]] | None = None,
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+        title: str = "Pyre",
+        version: str = "0.1.0",
+        description: str | None = None,
+        openapi_url: str | None = None,
+        docs_url: str | None = None,
     ) -> None:
         self.debug = debug
+        self.title = title
+        self.version = version
+        self.description = description
+        # The app's own endpoints (openapi_url, docs_url), outside app.blueprints.
+        self._builtin: list[tuple[Blueprint, str]] = (
+            [(DocsBlueprint(self, openapi_url, docs_url), "")] if openapi_url else []
+        )
+        self._openapi: tuple[RouteTable, dict[str, Any], bytes] | None = None
         self.redirect_slashes = redirect_slashes
         self.max_body_size = max_body_size
         self.state = SimpleNamespace()
@@ -244,6 +265,7 @@ class App:
                     raise ValueError(text)
                 return text
 
+            convert.pattern = converter  # type: ignore[attr-defined]  # for OpenAPI
         else:
             convert = converter
         registry = self._target()
@@ -349,6 +371,28 @@ class App:
             raise KeyError(f"url_for: no endpoint named {endpoint_name!r}")
         return fill_template(endpoint.template, params)
 
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of the current routes, built on first use and
+        again after any route change (see pyre.framework.openapi). Do not modify it."""
+        return self._document()[0]
+
+    def openapi_json(self) -> bytes:
+        """``openapi()`` as JSON bytes (what ``openapi_url`` serves)."""
+        return self._document()[1]
+
+    def _document(self) -> tuple[dict[str, Any], bytes]:
+        table = self._table
+        if self._openapi is None or self._openapi[0] is not table:
+            document = build_document(
+                table.endpoints,
+                self._converters,
+                title=self.title,
+                version=self.version,
+                description=self.description,
+            )
+            self._openapi = (table, document, JSONResponse(document).body)
+        return self._openapi[1], self._openapi[2]
+
     def _target(self) -> Registry:
         """A copy of the registry a registration changes: the staging one of the
         extension whose setup runs in this task, else the app's own."""
@@ -378,7 +422,7 @@ class App:
         explicit: set[str] = set()
         ambiguous: set[str] = set()
         taken: dict[tuple[str, str], Endpoint] = {}
-        for blueprint, prefix in blueprints:
+        for blueprint, prefix in [*blueprints, *self._builtin]:
             for attribute, handler, spec in blueprint.endpoints():
                 endpoint = build_endpoint(
                     blueprint, attribute, handler, spec, prefix, set(converters)
@@ -775,6 +819,10 @@ class App:
             return
         except Exception as exc:
             if ws.connection_state is WebSocketState.CONNECTING:
+                if isinstance(exc, RequestValidationError):
+                    body = JSONResponse({"detail": exc.errors}).body
+                    await ws.deny(exc.status, body, {"content-type": "application/json"})
+                    return
                 if not isinstance(exc, HTTPException):
                     logger.error("Exception in WebSocket handler for %s", ws.path, exc_info=exc)
                     exc = HTTPException(500)
@@ -814,6 +862,9 @@ class App:
                 if inspect.isawaitable(result):
                     result = await result
                 return to_response(result)
+        if isinstance(exc, RequestValidationError):
+            # Always JSON: the list of failing fields is the answer.
+            return JSONResponse({"detail": exc.errors}, status=exc.status, headers=exc.headers)
         if isinstance(exc, HTTPException):
             return self._error_response(request, exc.status, exc.detail, exc.headers)
         logger.error("Exception in handler for %s %s", request.method, request.path, exc_info=exc)

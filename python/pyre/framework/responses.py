@@ -4,7 +4,8 @@ interface, used when the app runs on Pyre) and over ASGI (any other server).
     return responses.JSONResponse({"ok": True}, status=201)
 
 Handlers may also return plain values; :func:`to_response` turns them into responses:
-``str`` is text, ``dict``/``list`` JSON, ``bytes`` an octet stream, ``None`` 204, an
+``str`` is text, ``dict``/``list`` JSON, a msgspec Struct, dataclass or pydantic
+model JSON too (serialization.py), ``bytes`` an octet stream, ``None`` 204, an
 async (or sync) iterator a stream, and ``(body, status)`` or ``(body, status,
 headers)`` tuples set the status and headers.
 """
@@ -24,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from pyre.framework import files
+from pyre.framework import files, serialization
 from pyre.framework.datastructures import MutableHeaders
 from pyre.framework.exceptions import HTTPException
 
@@ -165,12 +166,13 @@ class HTMLResponse(Response):
 
 
 class JSONResponse(Response):
-    """JSON by orjson: dataclasses, datetimes, UUIDs and enums serialise as well."""
+    """JSON by orjson: dataclasses, datetimes, UUIDs and enums serialise as well, and
+    msgspec Structs and pydantic models through orjson's ``default`` hook."""
 
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(content, default=serialization.default, option=orjson.OPT_NON_STR_KEYS)
 
 
 class RedirectResponse(Response):
@@ -489,7 +491,11 @@ def to_response(value: Any) -> Response:
         return Response(status=204)
     if isinstance(value, (AsyncIterable, Iterator)):
         return StreamingResponse(value, media_type="application/octet-stream")
+    encoded = serialization.encode(value)
+    if encoded is not None:
+        return Response(encoded, media_type=serialization.JSON)
     raise TypeError(
         f"a handler returned {type(value).__name__}: return a Response, str, bytes, dict,"
-        " list, None, an iterator or a (body, status[, headers]) tuple"
+        " list, a Struct, dataclass or pydantic model, None, an iterator or a (body,"
+        " status[, headers]) tuple"
     )

@@ -7,9 +7,13 @@ each endpoint's handler (the bound method) is analysed once: every parameter mus
 a path parameter of its template, the request (named ``request`` or annotated
 ``Request``; for a WebSocket endpoint the connection, named ``websocket`` or ``ws``
 or annotated ``WebSocket``), a ``BackgroundTasks`` (by annotation: tasks run after
-the response), or have a default. Path values are converted by the
-template's converter (in Rust, while matching) or, for a ``{name}`` without one, by
-the parameter's annotation.
+the response), or be a query, header, cookie or body parameter (params.py plans
+those). Path values are converted by the template's converter (in Rust, while
+matching) or, for a ``{name}`` without one, by the parameter's annotation. A handler
+with no query, header, cookie or body parameter and no response model keeps the
+plain invoker, ``Endpoint.invoke``. A sync (``def``) handler runs in the event
+loop's default thread pool, with the caller's contextvars, so it never blocks the
+loop.
 
 WebSocket endpoints share the route table with HTTP ones under the pseudo-method
 ``WEBSOCKET``, so they get the same templates, converters and precedence.
@@ -30,7 +34,10 @@ from typing import Any
 
 from pyre.framework.background import BackgroundTasks
 from pyre.framework.exceptions import HTTPException, RegistrationError
+from pyre.framework.invoking import run_in_thread, typed_invoker
+from pyre.framework.params import Plan, plan_parameter, strip_annotated
 from pyre.framework.request import Request
+from pyre.framework.serialization import response_type
 from pyre.framework.ws import WebSocket
 
 Middleware = Callable[[Request, Callable[[Request], Awaitable[Any]]], Awaitable[Any]]
@@ -60,6 +67,10 @@ class EndpointSpec:
     methods: tuple[str, ...]
     name: str | None
     middleware: tuple[Any, ...]
+    #: The declared response type (None: the return annotation's, if structured).
+    response_model: Any = None
+    #: Listed in the OpenAPI document.
+    include_in_schema: bool = True
 
     @property
     def websocket(self) -> bool:
@@ -72,14 +83,20 @@ def endpoint(
     *,
     name: str | None = None,
     middleware: list[Middleware] | tuple[Middleware, ...] = (),
+    response_model: Any = None,
+    include_in_schema: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Marks a blueprint method as the handler of ``template`` for ``methods``.
     ``name`` (default ``"BlueprintClass.method"``) is what ``app.url_for`` takes;
-    ``middleware`` applies to this endpoint only, inside the blueprint's."""
+    ``middleware`` applies to this endpoint only, inside the blueprint's.
+    ``response_model`` (default: the return annotation when it is a Struct,
+    dataclass, TypedDict, pydantic model or a list of one) filters and documents
+    what the handler returns; ``include_in_schema=False`` leaves the endpoint out of
+    the OpenAPI document."""
     upper = tuple(m.upper() for m in methods)
     if WEBSOCKET in upper:
         raise ValueError("WebSocket endpoints are declared with @websocket(template)")
-    spec = EndpointSpec(template, upper, name, tuple(middleware))
+    spec = EndpointSpec(template, upper, name, tuple(middleware), response_model, include_in_schema)
 
     def mark(function: Callable[..., Any]) -> Callable[..., Any]:
         specs = getattr(function, "__pyre_endpoints__", ())
@@ -153,12 +170,21 @@ class Endpoint:
     is_coroutine: bool = True
     websocket: bool = False
     call: Callable[[Request], Awaitable[Any]] = field(default=None)  # type: ignore[assignment]
+    #: Query, header, cookie and body parameters (empty: none).
+    plan: Plan = field(default_factory=lambda: Plan([], None))
+    #: What the handler returns, as documented and filtered (None: as it is).
+    response_model: Any = None
+    spec: EndpointSpec | None = None
+    #: The path parameters' annotations, for OpenAPI.
+    path_types: dict[str, Any] = field(default_factory=dict)
 
     async def invoke(self, request: Request) -> Any:
+        # The plain invoker: path parameters and the request only. Endpoints with a
+        # plan or a response model get invoking.typed_invoker's (build_endpoint).
         kwargs = {name: bind(request) for name, bind in self.binders}
         if self.is_coroutine:
             return await self.handler(**kwargs)
-        return self.handler(**kwargs)
+        return await run_in_thread(self.handler, kwargs)
 
 
 def _convert_bool(text: str) -> bool:
@@ -209,7 +235,7 @@ def build_endpoint(
             raise RegistrationError(f"{label}: parameter {param!r} appears twice")
         params[param] = converter
     try:
-        hints = typing.get_type_hints(handler)
+        hints = typing.get_type_hints(handler, include_extras=True)
     except Exception:
         hints = {}
     binders: list[tuple[str, Callable[[Request], Any]]] = []
@@ -222,9 +248,11 @@ def build_endpoint(
             raise RegistrationError(f"{label}: a WebSocket endpoint must be `async def`")
     else:
         connection_type, connection_names = Request, ("request",)
+    plan = Plan([], None)
+    path_types: dict[str, Any] = {}
     for parameter in signature.parameters.values():
         pname = parameter.name
-        annotation = hints.get(pname, parameter.annotation)
+        annotation, extras = strip_annotated(hints.get(pname, parameter.annotation))
         if pname in connection_names or annotation is connection_type:
             binders.append((pname, _request_binder))
             continue
@@ -248,21 +276,30 @@ def build_endpoint(
             else:
                 convert = _annotation_converter(annotation)
                 binders.append((pname, _path_binder(pname, convert)))
-            continue
-        if parameter.default is not inspect.Parameter.empty:
-            continue
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            path_types[pname] = annotation
             continue
         what = "the WebSocket" if spec.websocket else "the request"
-        raise RegistrationError(
-            f"{label}: parameter {pname!r} is neither a path parameter of the route nor"
-            f" {what}, and has no default"
-        )
+        binder = plan_parameter(label, parameter, annotation, extras, what)
+        if binder is None:
+            continue
+        if binder.location != "body":
+            plan.params.append(binder)
+        elif spec.websocket:
+            raise RegistrationError(f"{label}: parameter {pname!r}: a WebSocket has no body")
+        elif plan.body is not None:
+            raise RegistrationError(
+                f"{label}: parameters {plan.body.name!r} and {pname!r} both want the body"
+            )
+        else:
+            plan.body = binder
     if spec.websocket:
         shared = tuple(getattr(blueprint, "websocket_middleware", ()))
     else:
         shared = tuple(getattr(blueprint, "middleware", ()))
-    return Endpoint(
+    model = spec.response_model
+    if model is None and not spec.websocket:
+        model = response_type(hints.get("return"))
+    built = Endpoint(
         name=name,
         template=template,
         methods=spec.methods,
@@ -272,7 +309,14 @@ def build_endpoint(
         blueprint=blueprint,
         is_coroutine=inspect.iscoroutinefunction(handler),
         websocket=spec.websocket,
+        plan=plan,
+        response_model=model,
+        spec=spec,
+        path_types=path_types,
     )
+    if plan or model is not None:
+        built.invoke = typed_invoker(built)  # type: ignore[method-assign]
+    return built
 
 
 def _type_name(annotation: Any) -> str:
