@@ -822,3 +822,6 @@ impl ClientRuntime {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tls_tests;

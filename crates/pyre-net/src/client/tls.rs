@@ -428,6 +428,11 @@ impl TlsStream {
                 Ok(_) => self.process(stream)?,
                 Err(e) if e.kind() == IoKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == IoKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), IoKind::ConnectionReset | IoKind::BrokenPipe) => {
+                    return Err(tls_error(format!(
+                        "the server closed the connection during the TLS handshake ({e})"
+                    )))
+                }
                 Err(e) => {
                     return Err(tls_error(format!("the connection failed during the TLS handshake: {e}")))
                 }
