@@ -20,6 +20,7 @@ from __future__ import annotations
 from pyre.client._client import Client
 from pyre.client._config import Limits, Timeout
 from pyre.client._errors import (
+    CertificateError,
     ConnectError,
     ConnectTimeout,
     DecodingError,
@@ -31,6 +32,7 @@ from pyre.client._errors import (
     ReadTimeout,
     RemoteProtocolError,
     TimeoutException,
+    TLSError,
     TooManyRedirects,
     TransportError,
     WriteError,
@@ -40,6 +42,7 @@ from pyre.client._headers import Headers
 from pyre.client._response import Response
 
 __all__ = [
+    "CertificateError",
     "Client",
     "ConnectError",
     "ConnectTimeout",
@@ -54,6 +57,7 @@ __all__ = [
     "ReadTimeout",
     "RemoteProtocolError",
     "Response",
+    "TLSError",
     "Timeout",
     "TimeoutException",
     "TooManyRedirects",

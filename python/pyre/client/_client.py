@@ -38,6 +38,7 @@ from pyre.client._errors import (
 from pyre.client._headers import Headers
 from pyre.client._pool import Origin, Pool
 from pyre.client._response import Response
+from pyre.client._tls import CertTypes, VerifyTypes, tls_config
 from pyre.client._urls import Params, ip_literal, merge_url, split_url
 
 HeaderTypes = Mapping[str, str] | Sequence[tuple[str, str]] | Headers
@@ -114,6 +115,11 @@ class Client:
     ``limits`` bounds the pool; redirects are followed only with
     ``follow_redirects=True`` (at most ``max_redirects``); ``read_high_water`` is how
     many response bytes a streamed response buffers before reading pauses.
+
+    ``https`` URLs are verified against the Mozilla roots compiled in (webpki-roots);
+    ``verify`` takes a CA bundle path, an ``ssl.SSLContext`` or ``False`` (no
+    verification: dangerous), and ``cert`` a client certificate (see
+    pyre/client/_tls.py and docs/client.md, "TLS (https)").
     """
 
     def __init__(
@@ -129,12 +135,15 @@ class Client:
         write_high_water: int = 64 * 1024,
         write_low_water: int = 16 * 1024,
         max_response_head: int = 64 * 1024,
+        verify: VerifyTypes = True,
+        cert: CertTypes | None = None,
     ) -> None:
         self.base_url = base_url
         self.timeout = Timeout.of(timeout)
         self.limits = limits
         self.follow_redirects = follow_redirects
         self.max_redirects = max_redirects
+        self._tls_key, self._tls = tls_config(verify, cert)
         self._core_options = {
             "read_high_water": read_high_water,
             "write_high_water": write_high_water,
@@ -315,7 +324,8 @@ class Client:
         stream: bool,
     ) -> Response:
         core, pool = self._start()
-        origin, authority, target = split_url(url)
+        (scheme, host, port), authority, target = split_url(url)
+        origin: Origin = (scheme, host, port, self._tls_key if scheme == "https" else None)
         request_headers = [(b"host", authority), *headers]
         verb = method.encode()
         for attempt in (0, 1):
@@ -424,12 +434,13 @@ class Client:
         return self._wait(core.drained(conn), timeouts.write, WriteTimeout, message, conn)
 
     async def _connect(self, core: ClientCore, origin: Origin, seconds: float | None) -> int:
-        _, host, port = origin
+        scheme, host, port, _ = origin
+        tls = self._tls if scheme == "https" else None
         addresses = await self._resolve(host, port, seconds)
         errors = []
         for address in addresses:
             try:
-                conn = core.connect(address, port)
+                conn = core.connect(address, port, tls, host)
             except ConnectError as e:
                 errors.append(str(e))
                 continue
