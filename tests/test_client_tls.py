@@ -345,9 +345,10 @@ def test_client_certificates(certs: Certs) -> None:
 
     def refuse() -> None:
         conn, _ = listener.accept()
-        with contextlib.suppress(ssl.SSLError, OSError), context.wrap_socket(
-            conn, server_side=True
-        ) as tls:
+        with (
+            contextlib.suppress(ssl.SSLError, OSError),
+            context.wrap_socket(conn, server_side=True) as tls,
+        ):
             tls.recv(100)
         conn.close()
         listener.close()

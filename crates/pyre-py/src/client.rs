@@ -104,7 +104,11 @@ impl ClientTlsConfig {
         let client_cert = match (cert_file, key_file) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
-            _ => return Err(PyValueError::new_err("a client certificate needs both cert_file and key_file")),
+            _ => {
+                return Err(PyValueError::new_err(
+                    "a client certificate needs both cert_file and key_file",
+                ))
+            }
         };
         let config = TlsConfig::new(&TlsSettings { verify, client_cert }).map_err(|e| match &e {
             TlsConfigError::File { error, .. } if error.kind() == std::io::ErrorKind::NotFound => {
@@ -396,7 +400,9 @@ impl ClientCore {
         let addr = SocketAddr::new(ip, port);
         let mut net = self.net.borrow_mut();
         let result = match tls {
-            None => net.connect(addr).map_err(|e| ClientError::new(ErrorKind::Connect, e.to_string())),
+            None => net
+                .connect(addr)
+                .map_err(|e| ClientError::new(ErrorKind::Connect, e.to_string())),
             Some(tls) => net.connect_tls(addr, &tls.config, server_name.unwrap_or(host)),
         };
         result.map_err(|mut e| {

@@ -24,13 +24,12 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Hashable
-from typing import Union
 
 from pyre._core import ClientTlsConfig
 
-StrPath = Union[str, "os.PathLike[str]"]
-VerifyTypes = Union[bool, StrPath, ssl.SSLContext]
-CertTypes = Union[StrPath, tuple[StrPath, StrPath]]
+StrPath = str | os.PathLike[str]
+VerifyTypes = bool | StrPath | ssl.SSLContext
+CertTypes = StrPath | tuple[StrPath, StrPath]
 
 
 def tls_config(verify: VerifyTypes, cert: CertTypes | None) -> tuple[Hashable, ClientTlsConfig]:

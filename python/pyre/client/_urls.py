@@ -41,7 +41,11 @@ def split_url(url: str) -> tuple[Origin, bytes, bytes]:
     if parts.query:
         target = f"{target}?{parts.query}"
     try:
-        return (scheme, host, port or default_port), authority.encode("idna"), target.encode("ascii")
+        return (
+            (scheme, host, port or default_port),
+            authority.encode("idna"),
+            target.encode("ascii"),
+        )
     except UnicodeError:
         raise LocalProtocolError(
             f"invalid URL {url!r}: non-ASCII characters must be quoted"

@@ -133,7 +133,12 @@ impl ClientRuntime {
     /// [`Self::connect`], then a TLS handshake with `config` for the server named
     /// `host` (the URL's host: a DNS name, sent as SNI, or an IP address); the
     /// connection is [`Phase::Handshaking`] until it is done.
-    pub fn connect_tls(&mut self, addr: SocketAddr, config: &TlsConfig, host: &str) -> Result<usize, ClientError> {
+    pub fn connect_tls(
+        &mut self,
+        addr: SocketAddr,
+        config: &TlsConfig,
+        host: &str,
+    ) -> Result<usize, ClientError> {
         let transport = Transport::tls(config, host)?;
         self.connect_with(addr, transport)
             .map_err(|e| ClientError::new(ErrorKind::Connect, e.to_string()))

@@ -290,7 +290,10 @@ impl Read for TrackedSocket<'_> {
 #[derive(Debug)]
 pub enum Received {
     /// `read` plaintext bytes; `drained`: the socket has nothing more now.
-    Bytes { read: usize, drained: bool },
+    Bytes {
+        read: usize,
+        drained: bool,
+    },
     WouldBlock,
     /// The server closed its sending side (after `close_notify`, or at a record
     /// boundary without it).
@@ -364,7 +367,10 @@ impl TlsStream {
         let name = match host.parse::<IpAddr>() {
             Ok(ip) => ServerName::from(ip),
             Err(_) => ServerName::try_from(host.to_string()).map_err(|_| {
-                ClientError::new(ErrorKind::Invalid, format!("not a valid TLS server name: {host:?}"))
+                ClientError::new(
+                    ErrorKind::Invalid,
+                    format!("not a valid TLS server name: {host:?}"),
+                )
             })?,
         };
         let mut session = ClientConnection::new(config.0.clone(), name)
@@ -410,7 +416,9 @@ impl TlsStream {
     fn handshake(&mut self, stream: &mut TcpStream) -> Result<bool, ClientError> {
         loop {
             if let Err(e) = self.flush(stream) {
-                return Err(tls_error(format!("the connection failed during the TLS handshake: {e}")));
+                return Err(tls_error(format!(
+                    "the connection failed during the TLS handshake: {e}"
+                )));
             }
             if !self.session.is_handshaking() {
                 return Ok(true);
@@ -434,7 +442,9 @@ impl TlsStream {
                     )))
                 }
                 Err(e) => {
-                    return Err(tls_error(format!("the connection failed during the TLS handshake: {e}")))
+                    return Err(tls_error(format!(
+                        "the connection failed during the TLS handshake: {e}"
+                    )))
                 }
             }
         }
@@ -456,7 +466,10 @@ impl TlsStream {
                     Ok(0) => {
                         // close_notify received: a clean end.
                         return if got > 0 {
-                            Received::Bytes { read: got, drained: false }
+                            Received::Bytes {
+                                read: got,
+                                drained: false,
+                            }
                         } else {
                             Received::Eof
                         };
@@ -465,7 +478,10 @@ impl TlsStream {
                     Err(e) if e.kind() == IoKind::WouldBlock => break,
                     Err(e) if e.kind() == IoKind::UnexpectedEof => {
                         if got > 0 {
-                            return Received::Bytes { read: got, drained: false };
+                            return Received::Bytes {
+                                read: got,
+                                drained: false,
+                            };
                         }
                         if self.records.inside_record() {
                             return Received::Failed(tls_error(
@@ -479,13 +495,19 @@ impl TlsStream {
                 }
             }
             if got >= max {
-                return Received::Bytes { read: got, drained: false };
+                return Received::Bytes {
+                    read: got,
+                    drained: false,
+                };
             }
             if seen_eof {
                 // rustls has seen the EOF and still answers WouldBlock: cannot
                 // happen, but never spin on it.
                 return if got > 0 {
-                    Received::Bytes { read: got, drained: true }
+                    Received::Bytes {
+                        read: got,
+                        drained: true,
+                    }
                 } else {
                     Received::Eof
                 };
@@ -503,7 +525,10 @@ impl TlsStream {
                 }
                 Err(e) if e.kind() == IoKind::WouldBlock => {
                     return if got > 0 {
-                        Received::Bytes { read: got, drained: true }
+                        Received::Bytes {
+                            read: got,
+                            drained: true,
+                        }
                     } else {
                         Received::WouldBlock
                     };

@@ -227,16 +227,39 @@ fn verify_error(ca_for_client: &Ca, chain_ca: &Ca, names: &[&str], expired: bool
     error
 }
 
+/// (client trusts, server's CA, names, expired, host, words in the message)
+type VerifyCase<'a> = (&'a Ca, &'a Ca, &'a [&'a str], bool, &'a str, &'a str);
+
 #[test]
 fn certificate_failures_name_their_reason() {
     let ours = ca();
     let theirs = ca();
-    // (client trusts, server's CA, names, expired, host, words in the message)
-    let cases: [(&Ca, &Ca, &[&str], bool, &str, &str); 4] = [
-        (&ours, &theirs, &["localhost"], false, "localhost", "unknown issuer"),
+    let cases: [VerifyCase<'_>; 4] = [
+        (
+            &ours,
+            &theirs,
+            &["localhost"],
+            false,
+            "localhost",
+            "unknown issuer",
+        ),
         (&ours, &ours, &["localhost"], true, "localhost", "expired"),
-        (&ours, &ours, &["example.com"], false, "localhost", "not valid for localhost"),
-        (&ours, &ours, &["127.0.0.2"], false, "127.0.0.1", "not valid for 127.0.0.1"),
+        (
+            &ours,
+            &ours,
+            &["example.com"],
+            false,
+            "localhost",
+            "not valid for localhost",
+        ),
+        (
+            &ours,
+            &ours,
+            &["127.0.0.2"],
+            false,
+            "127.0.0.1",
+            "not valid for 127.0.0.1",
+        ),
     ];
     for (trusted, signer, names, expired, host, words) in cases {
         let error = verify_error(trusted, signer, names, expired, host);
@@ -313,7 +336,11 @@ fn a_record_cut_short_is_a_tls_error_and_a_clean_eof_is_not() {
             // Encrypt the record without sending it, then send part of it.
             let mut records = Vec::new();
             s.conn.write_tls(&mut records).unwrap();
-            let cut = if truncate { records.len() - 3 } else { records.len() };
+            let cut = if truncate {
+                records.len() - 3
+            } else {
+                records.len()
+            };
             s.sock.write_all(&records[..cut]).unwrap();
             s.sock.shutdown(std::net::Shutdown::Write).unwrap();
             let _ = s.sock.read(&mut [0; 64]);
