@@ -292,6 +292,24 @@ class Router:
         404. HEAD falls back to GET."""
 
 @final
+class ClientTlsConfig:
+    """A client's TLS settings as one rustls configuration, shared by its ``https``
+    connections. ``verify=False`` disables verification (dangerous); otherwise the
+    roots are ``ca_file`` (a PEM bundle), or ``ca_certs`` (DER certificates), or the
+    Mozilla roots compiled in (webpki-roots). ``cert_file``/``key_file``: a client
+    certificate chain and its key (PEM). Missing files raise ``FileNotFoundError``,
+    invalid ones ``ValueError``."""
+
+    def __init__(
+        self,
+        *,
+        verify: bool = True,
+        ca_file: str | PathLike[str] | None = None,
+        ca_certs: list[bytes] | None = None,
+        cert_file: str | PathLike[str] | None = None,
+        key_file: str | PathLike[str] | None = None,
+    ) -> None: ...
+
 class ClientCore:
     """The client runtime (pyre-net's ``ClientRuntime``) bound to an asyncio loop; the
     sockets of one ``pyre.client.Client``. Connections are named by integer ids.
@@ -301,7 +319,13 @@ class ClientCore:
         self,
         event_loop: Any,
         errors: tuple[
-            type[Exception], type[Exception], type[Exception], type[Exception], type[Exception]
+            type[Exception],
+            type[Exception],
+            type[Exception],
+            type[Exception],
+            type[Exception],
+            type[Exception],
+            type[Exception],
         ],
         *,
         read_high_water: int = 262144,
@@ -310,8 +334,8 @@ class ClientCore:
         max_head_bytes: int = 65536,
         max_headers: int = 100,
     ) -> None:
-        """``errors``: the exception classes for connect, protocol, read, write and
-        invalid-request failures, in that order."""
+        """``errors``: the exception classes for connect, protocol, read, write,
+        invalid-request, TLS and certificate failures, in that order."""
     def fileno(self) -> int:
         """The poll's file descriptor, for ``loop.add_reader``."""
     @property
@@ -319,8 +343,16 @@ class ClientCore:
         """Open connections (idle and busy)."""
     def on_ready(self) -> bool:
         """Does all ready I/O and settles futures; True when it should run again soon."""
-    def connect(self, host: str, port: int) -> int:
-        """Starts connecting to an IP address; returns the connection id."""
+    def connect(
+        self,
+        host: str,
+        port: int,
+        tls: ClientTlsConfig | None = None,
+        server_name: str | None = None,
+    ) -> int:
+        """Starts connecting to an IP address; returns the connection id. With
+        ``tls``, a TLS handshake for ``server_name`` (SNI and the certificate check;
+        default ``host``) follows, which ``connected`` waits for."""
     def connected(self, id: int) -> Awaitable[None]:
         """Done when the connection is established (fails with the connect error)."""
     def send_request(

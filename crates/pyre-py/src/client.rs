@@ -11,6 +11,9 @@
 //!
 //! Errors are raised as the exception classes `pyre.client` passes in, one per
 //! [`ErrorKind`], so the hierarchy lives in Python.
+//!
+//! TLS settings become a [`ClientTlsConfig`] once per client (one rustls
+//! configuration, shared by all its `https` connections); `connect` takes it.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -18,12 +21,13 @@ use std::fs::File;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use pyre_net::client::{
-    BodyRead, ClientConfig, ClientError, ClientRuntime, ErrorKind, Flow, Phase, ReceivedHead,
+    BodyRead, ClientConfig, ClientError, ClientRuntime, ErrorKind, Flow, Phase, ReceivedHead, TlsConfig,
+    TlsConfigError, TlsSettings, Verify,
 };
 use pyre_net::h1::{Framing, RequestBody};
 
@@ -46,8 +50,17 @@ struct Waiter {
     want: Want,
 }
 
-/// The exception classes as Python passes them: connect, protocol, read, write, invalid.
-type ErrorClasses = (Py<PyAny>, Py<PyAny>, Py<PyAny>, Py<PyAny>, Py<PyAny>);
+/// The exception classes as Python passes them: connect, protocol, read, write,
+/// invalid, TLS, certificate.
+type ErrorClasses = (
+    Py<PyAny>,
+    Py<PyAny>,
+    Py<PyAny>,
+    Py<PyAny>,
+    Py<PyAny>,
+    Py<PyAny>,
+    Py<PyAny>,
+);
 
 /// The exception classes, by [`ErrorKind`].
 struct ErrorTypes {
@@ -56,6 +69,56 @@ struct ErrorTypes {
     read: Py<PyAny>,
     write: Py<PyAny>,
     invalid: Py<PyAny>,
+    tls: Py<PyAny>,
+    certificate: Py<PyAny>,
+}
+
+/// A client's TLS settings as one rustls configuration: how the server's
+/// certificate is verified, and the client certificate, if any.
+#[pyclass(frozen, module = "pyre._core")]
+pub struct ClientTlsConfig {
+    config: TlsConfig,
+}
+
+#[pymethods]
+impl ClientTlsConfig {
+    /// `verify`: False disables verification (dangerous); otherwise the server's
+    /// certificate is checked against `ca_file` (a PEM bundle), or `ca_certs` (DER
+    /// certificates), or else the Mozilla roots compiled in (webpki-roots).
+    /// `cert_file`/`key_file`: a client certificate chain and its key (PEM).
+    #[new]
+    #[pyo3(signature = (*, verify = true, ca_file = None, ca_certs = None, cert_file = None, key_file = None))]
+    fn new(
+        verify: bool,
+        ca_file: Option<PathBuf>,
+        ca_certs: Option<Vec<Vec<u8>>>,
+        cert_file: Option<PathBuf>,
+        key_file: Option<PathBuf>,
+    ) -> PyResult<Self> {
+        let verify = match (verify, ca_file, ca_certs) {
+            (false, _, _) => Verify::Off,
+            (true, Some(path), _) => Verify::CaFile(path),
+            (true, None, Some(certs)) => Verify::CaDer(certs),
+            (true, None, None) => Verify::WebPkiRoots,
+        };
+        let client_cert = match (cert_file, key_file) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => {
+                return Err(PyValueError::new_err(
+                    "a client certificate needs both cert_file and key_file",
+                ))
+            }
+        };
+        let config = TlsConfig::new(&TlsSettings { verify, client_cert }).map_err(|e| match &e {
+            TlsConfigError::File { error, .. } if error.kind() == std::io::ErrorKind::NotFound => {
+                PyFileNotFoundError::new_err(e.to_string())
+            }
+            TlsConfigError::File { .. } => PyOSError::new_err(e.to_string()),
+            TlsConfigError::Invalid(_) => PyValueError::new_err(e.to_string()),
+        })?;
+        Ok(ClientTlsConfig { config })
+    }
 }
 
 #[pyclass(unsendable, module = "pyre._core")]
@@ -75,6 +138,8 @@ impl ClientCore {
             ErrorKind::Read => &self.errors.read,
             ErrorKind::Write => &self.errors.write,
             ErrorKind::Invalid => &self.errors.invalid,
+            ErrorKind::Tls => &self.errors.tls,
+            ErrorKind::Certificate => &self.errors.certificate,
         };
         match kind.bind(py).call1((error.message.as_str(),)) {
             Ok(instance) => PyErr::from_value(instance),
@@ -91,7 +156,7 @@ impl ClientCore {
         let mut net = self.net.borrow_mut();
         match want {
             Want::Connect => match net.phase(id) {
-                Some(Phase::Connecting) => Ok(None),
+                Some(Phase::Connecting | Phase::Handshaking) => Ok(None),
                 Some(Phase::Failed) => {
                     Err(self.error(py, net.error(id).expect("a failed connection has an error")))
                 }
@@ -245,8 +310,8 @@ fn head_tuple(py: Python<'_>, received: &ReceivedHead) -> PyResult<Py<PyTuple>> 
 
 #[pymethods]
 impl ClientCore {
-    /// `errors` are the exception classes for connect, protocol, read, write and
-    /// invalid-request failures, in that order.
+    /// `errors` are the exception classes for connect, protocol, read, write,
+    /// invalid-request, TLS and certificate failures, in that order.
     #[new]
     #[pyo3(signature = (event_loop, errors, *, read_high_water = 262144, write_high_water = 65536,
                         write_low_water = 16384, max_head_bytes = 65536, max_headers = 100))]
@@ -273,7 +338,7 @@ impl ClientCore {
         config.limits.max_head_bytes = max_head_bytes;
         config.limits.max_headers = max_headers;
         let net = ClientRuntime::new(config).map_err(|e| PyOSError::new_err(e.to_string()))?;
-        let (connect, protocol, read, write, invalid) = errors;
+        let (connect, protocol, read, write, invalid, tls, certificate) = errors;
         Ok(ClientCore {
             net: RefCell::new(net),
             waiters: RefCell::new(HashMap::new()),
@@ -284,6 +349,8 @@ impl ClientCore {
                 read,
                 write,
                 invalid,
+                tls,
+                certificate,
             },
             piece_max: read_high_water,
         })
@@ -316,20 +383,34 @@ impl ClientCore {
     }
 
     /// Starts connecting to `host` (an IP address) and `port`; returns the id.
-    fn connect(&self, py: Python<'_>, host: &str, port: u16) -> PyResult<usize> {
+    /// With `tls`, the connection then does a TLS handshake for `server_name` (the
+    /// URL's host: SNI and the certificate check), which `connected` waits for.
+    #[pyo3(signature = (host, port, tls = None, server_name = None))]
+    fn connect(
+        &self,
+        py: Python<'_>,
+        host: &str,
+        port: u16,
+        tls: Option<&ClientTlsConfig>,
+        server_name: Option<&str>,
+    ) -> PyResult<usize> {
         let ip: IpAddr = host
             .parse()
             .map_err(|_| PyValueError::new_err(format!("not an IP address: {host:?}")))?;
-        self.net
-            .borrow_mut()
-            .connect(SocketAddr::new(ip, port))
-            .map_err(|e| {
-                let message = format!("cannot connect to {host} port {port}: {e}");
-                match self.errors.connect.bind(py).call1((message,)) {
-                    Ok(instance) => PyErr::from_value(instance),
-                    Err(e) => e,
-                }
-            })
+        let addr = SocketAddr::new(ip, port);
+        let mut net = self.net.borrow_mut();
+        let result = match tls {
+            None => net
+                .connect(addr)
+                .map_err(|e| ClientError::new(ErrorKind::Connect, e.to_string())),
+            Some(tls) => net.connect_tls(addr, &tls.config, server_name.unwrap_or(host)),
+        };
+        result.map_err(|mut e| {
+            if e.kind == ErrorKind::Connect {
+                e.message = format!("cannot connect to {host} port {port}: {}", e.message);
+            }
+            self.error(py, &e)
+        })
     }
 
     /// A future done when the connection is established (or failed).

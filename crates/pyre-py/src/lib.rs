@@ -49,6 +49,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tls::TlsConfig>()?;
     m.add_class::<channel::Channel>()?;
     m.add_class::<client::ClientCore>()?;
+    m.add_class::<client::ClientTlsConfig>()?;
     m.add_class::<router::Router>()?;
     m.add_class::<psgi::Request>()?;
     m.add_class::<psgi::Headers>()?;

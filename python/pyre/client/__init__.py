@@ -22,6 +22,7 @@ from pyre.client._client import Client
 from pyre.client._config import Limits, Timeout
 from pyre.client._cookies import Cookies
 from pyre.client._errors import (
+    CertificateError,
     ConnectError,
     ConnectTimeout,
     DecodingError,
@@ -36,6 +37,7 @@ from pyre.client._errors import (
     RemoteProtocolError,
     RequestNotRepeatable,
     TimeoutException,
+    TLSError,
     TooManyRedirects,
     TransportError,
     WriteError,
@@ -49,6 +51,7 @@ __all__ = [
     "Auth",
     "BasicAuth",
     "BearerAuth",
+    "CertificateError",
     "Client",
     "ConnectError",
     "ConnectTimeout",
@@ -68,6 +71,7 @@ __all__ = [
     "Request",
     "RequestNotRepeatable",
     "Response",
+    "TLSError",
     "Timeout",
     "TimeoutException",
     "TooManyRedirects",

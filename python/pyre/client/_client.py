@@ -49,6 +49,7 @@ from pyre.client._proxy import Proxy, ProxyRules
 from pyre.client._redirects import next_request
 from pyre.client._request import Request
 from pyre.client._response import Response
+from pyre.client._tls import CertTypes, VerifyTypes, tls_config
 from pyre.client._urls import Params, ip_literal, merge_url, split_url
 
 HeaderTypes = Mapping[str, str] | Sequence[tuple[str, str]] | Headers
@@ -132,6 +133,11 @@ class Client:
     what servers set; ``proxy`` (``"http://user:pass@proxy:3128"``) sends every
     request through that proxy; without it, ``trust_env=True`` reads
     ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY``.
+
+    ``https`` URLs are verified against the Mozilla roots compiled in (webpki-roots);
+    ``verify`` takes a CA bundle path, an ``ssl.SSLContext`` or ``False`` (no
+    verification: dangerous), and ``cert`` a client certificate (see
+    pyre/client/_tls.py and docs/client.md, "TLS (https)").
     """
 
     def __init__(
@@ -151,6 +157,8 @@ class Client:
         cookies: CookieTypes | None = None,
         proxy: str | None = None,
         trust_env: bool = True,
+        verify: VerifyTypes = True,
+        cert: CertTypes | None = None,
     ) -> None:
         self.base_url = base_url
         self.auth: Auth | None = to_auth(auth)
@@ -161,6 +169,7 @@ class Client:
         self.limits = limits
         self.follow_redirects = follow_redirects
         self.max_redirects = max_redirects
+        self._tls_key, self._tls = tls_config(verify, cert)
         self._core_options = {
             "read_high_water": read_high_water,
             "write_high_water": write_high_water,
@@ -404,7 +413,8 @@ class Client:
         proxy: Proxy | None = None,
     ) -> Response:
         core, pool = self._start()
-        origin, authority, target = split_url(url)
+        (scheme, host, port), authority, target = split_url(url)
+        origin: Origin = (scheme, host, port, self._tls_key if scheme == "https" else None)
         request_headers = [(b"host", authority), *headers]
         if proxy is not None:
             # Through a proxy: its connection, the absolute URL as the target.
@@ -528,12 +538,13 @@ class Client:
         return self._wait(core.drained(conn), timeouts.write, WriteTimeout, message, conn)
 
     async def _connect(self, core: ClientCore, origin: Origin, seconds: float | None) -> int:
-        _, host, port = origin
+        scheme, host, port, _ = origin
+        tls = self._tls if scheme == "https" else None
         addresses = await self._resolve(host, port, seconds)
         errors = []
         for address in addresses:
             try:
-                conn = core.connect(address, port)
+                conn = core.connect(address, port, tls, host)
             except ConnectError as e:
                 errors.append(str(e))
                 continue

@@ -3,7 +3,9 @@ subclasses say which step failed, so callers can retry what is safe to retry:
 
 - ``TimeoutException``: ``ConnectTimeout``, ``ReadTimeout``, ``WriteTimeout``,
   ``PoolTimeout`` (also ``TimeoutError``);
-- ``NetworkError``: ``ConnectError``, ``ReadError``, ``WriteError`` (the socket failed);
+- ``NetworkError``: ``ConnectError``, ``ReadError``, ``WriteError`` (the socket failed),
+  ``TLSError`` (the TLS layer failed) and its ``CertificateError`` (the server's
+  certificate was refused);
 - ``RemoteProtocolError``: the server broke HTTP/1.1 (the message says how);
 - ``LocalProtocolError``: the request itself is invalid (also ``ValueError``);
 - ``TooManyRedirects``, ``RequestNotRepeatable`` (a 307/308 redirect of a body that
@@ -59,6 +61,19 @@ class WriteError(NetworkError):
     """The connection failed while the request was sent."""
 
 
+class TLSError(NetworkError):
+    """The TLS layer of an ``https`` connection failed: the server closed or reset the
+    connection during the handshake, answered with something that is not TLS, sent
+    an alert (``HandshakeFailure``, ``CertificateRequired``, ...), or cut a record
+    short. The message names what happened."""
+
+
+class CertificateError(TLSError):
+    """The server's certificate failed verification; the message names the reason:
+    expired, not valid yet, unknown issuer (self-signed, or a CA not in the trust
+    store), not valid for the host name or IP address, bad signature, ..."""
+
+
 class RemoteProtocolError(TransportError):
     """The server broke HTTP/1.1: garbage, bad framing, an oversized head, a body cut
     short. The message names what it did wrong."""
@@ -101,4 +116,12 @@ class HTTPStatusError(Exception):
 
 
 # The classes the Rust runtime raises, in the order ClientCore takes them.
-CORE_ERRORS = (ConnectError, RemoteProtocolError, ReadError, WriteError, LocalProtocolError)
+CORE_ERRORS = (
+    ConnectError,
+    RemoteProtocolError,
+    ReadError,
+    WriteError,
+    LocalProtocolError,
+    TLSError,
+    CertificateError,
+)

@@ -16,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Hashable
 
 from pyre._core import ClientCore
 from pyre.client._config import Limits
 from pyre.client._errors import PoolTimeout
 
-Origin = tuple[str, str, int]
+# Connections are pooled per scheme, host, port and TLS settings (their key; None
+# for http), so that a connection is only reused with the settings it was made with.
+Origin = tuple[str, str, int, Hashable]
 
 # How often expired idle connections are swept, at most (seconds).
 SWEEP_INTERVAL = 1.0

@@ -38,8 +38,8 @@ from urllib.parse import unquote, urlsplit
 
 from pyre.client._auth import BasicAuth
 from pyre.client._errors import ProxyError, ProxyNotSupported
+from pyre.client._pool import Origin
 
-Origin = tuple[str, str, int]
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -82,7 +82,7 @@ def parse_proxy(url: str) -> Proxy:
         authorization = credentials.authorization().encode("ascii")
     port = port or 80
     shown = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    return Proxy(shown, ("http", host, port), authorization)
+    return Proxy(shown, ("http", host, port, None), authorization)
 
 
 def _redact(url: str) -> str:

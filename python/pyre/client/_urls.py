@@ -13,6 +13,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from pyre.client._errors import LocalProtocolError
 
 Origin = tuple[str, str, int]
+DEFAULT_PORTS = {"http": 80, "https": 443}
 Params = Mapping[str, Any] | Sequence[tuple[str, Any]] | str
 
 
@@ -25,24 +26,26 @@ def split_url(url: str) -> tuple[Origin, bytes, bytes]:
     except ValueError as e:
         raise LocalProtocolError(f"invalid URL {url!r}: {e}") from None
     scheme = parts.scheme.lower()
-    if scheme != "http":
-        if scheme == "https":
-            raise LocalProtocolError(
-                "https is not supported: pyre.client speaks plain HTTP/1.1 "
-                "(put a TLS-terminating proxy in front, or use another client)"
-            )
-        raise LocalProtocolError(f"unsupported URL {url!r}: only http:// URLs are supported")
+    default_port = DEFAULT_PORTS.get(scheme)
+    if default_port is None:
+        raise LocalProtocolError(
+            f"unsupported URL {url!r}: only http:// and https:// URLs are supported"
+        )
     host = parts.hostname
     if not host:
         raise LocalProtocolError(f"invalid URL {url!r}: no host")
     authority = f"[{host}]" if ":" in host else host
-    if port is not None and port != 80:
+    if port is not None and port != default_port:
         authority = f"{authority}:{port}"
     target = parts.path or "/"
     if parts.query:
         target = f"{target}?{parts.query}"
     try:
-        return (scheme, host, port or 80), authority.encode("idna"), target.encode("ascii")
+        return (
+            (scheme, host, port or default_port),
+            authority.encode("idna"),
+            target.encode("ascii"),
+        )
     except UnicodeError:
         raise LocalProtocolError(
             f"invalid URL {url!r}: non-ASCII characters must be quoted"

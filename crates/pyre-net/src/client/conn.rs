@@ -1,7 +1,8 @@
 //! One client connection: its socket, buffers, and where it is in the exchange.
 //!
 //! How it works: a connection is [`Phase::Connecting`] until the non-blocking connect
-//! completes, then [`Phase::Idle`] between exchanges and [`Phase::Busy`] during one.
+//! completes, [`Phase::Handshaking`] until its transport is ready (the TLS
+//! handshake; a plain transport is ready at once), then [`Phase::Idle`] between exchanges and [`Phase::Busy`] during one.
 //! An exchange has two sides that move on their own: the request ([`Upload`]) is
 //! written as the caller supplies it, and the response ([`Download`]) is read as the
 //! server sends it (a server may answer before the upload ends). Interim (1xx)
@@ -15,6 +16,7 @@
 use mio::net::TcpStream;
 use pyre_h1::{BodyDecoder, Framing, ParseError, ResponseHead};
 
+use super::tls::Transport;
 use crate::output::FileJob;
 
 /// Where a connection is in its life.
@@ -22,6 +24,9 @@ use crate::output::FileJob;
 pub enum Phase {
     /// The non-blocking connect has not completed.
     Connecting,
+    /// TCP is up; the transport's handshake (TLS) is in progress. What it sends
+    /// and receives is the transport's business (`tls.rs`).
+    Handshaking,
     /// Connected, no exchange in progress (new, or kept alive for reuse).
     Idle,
     /// A request was started and the exchange is not over.
@@ -64,6 +69,12 @@ pub enum ErrorKind {
     Write,
     /// The caller asked for something invalid (bad header, body longer than declared).
     Invalid,
+    /// The TLS layer failed: the server closed or reset mid-handshake, sent something
+    /// that is not TLS, sent an alert, or cut a record short.
+    Tls,
+    /// The server's certificate failed verification (expired, unknown issuer,
+    /// wrong name, ...); the message names the reason.
+    Certificate,
 }
 
 /// Why an exchange failed.
@@ -101,6 +112,8 @@ pub struct ReceivedHead {
 
 pub struct ClientConn {
     pub stream: TcpStream,
+    /// Plain or TLS: every byte read or written goes through it.
+    pub transport: Transport,
     pub phase: Phase,
     pub upload: Upload,
     pub download: Download,
@@ -137,9 +150,10 @@ pub struct ClientConn {
 }
 
 impl ClientConn {
-    pub fn new(stream: TcpStream) -> Self {
+    pub fn new(stream: TcpStream, transport: Transport) -> Self {
         ClientConn {
             stream,
+            transport,
             phase: Phase::Connecting,
             upload: Upload::Done,
             download: Download::Done,

@@ -20,8 +20,14 @@
 //! id for [`ClientRuntime::pop_ready`]; the caller then retries what it waited for.
 //! Ids stay valid until [`ClientRuntime::close`] (or a [`ClientRuntime::release`]
 //! that cannot keep the connection); failures only mark a connection failed.
+//!
+//! Every byte goes through the connection's transport (`tls.rs`): plain TCP, or TLS
+//! (rustls, driven in this same poll) for [`ClientRuntime::connect_tls`]. The code
+//! here reads and writes plaintext and does not know which it has; a TLS connection
+//! only stays [`Phase::Handshaking`] longer.
 
 mod conn;
+mod tls;
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -38,12 +44,14 @@ use pyre_h1::{
 };
 use slab::Slab;
 
-use crate::buffers::{read_into, BufferPool, ReadResult};
+use crate::buffers::BufferPool;
 use crate::config::{DEFAULT_FILE_BYTES_PER_TURN, EVENTS_PER_POLL};
 use crate::output::{send_file_part, FileJob, FilePart};
 pub use crate::server::{BodyRead, Flow};
 use conn::ClientConn;
 pub use conn::{ClientError, Download, ErrorKind, Phase, ReceivedHead, Upload};
+use tls::{read_file_piece, Received, Transport};
+pub use tls::{TlsConfig, TlsConfigError, TlsSettings, Verify, TLS_FILE_PIECE, TLS_SEND_BUFFER_LIMIT};
 
 /// Default response body bytes kept unconsumed before reading pauses. Larger than
 /// the server's 64 KiB: a download is the client's common case and bigger reads
@@ -119,13 +127,31 @@ impl ClientRuntime {
     /// Starts connecting to `addr`; the connection is [`Phase::Connecting`] until
     /// an event says how it went.
     pub fn connect(&mut self, addr: SocketAddr) -> io::Result<usize> {
+        self.connect_with(addr, Transport::Plain)
+    }
+
+    /// [`Self::connect`], then a TLS handshake with `config` for the server named
+    /// `host` (the URL's host: a DNS name, sent as SNI, or an IP address); the
+    /// connection is [`Phase::Handshaking`] until it is done.
+    pub fn connect_tls(
+        &mut self,
+        addr: SocketAddr,
+        config: &TlsConfig,
+        host: &str,
+    ) -> Result<usize, ClientError> {
+        let transport = Transport::tls(config, host)?;
+        self.connect_with(addr, transport)
+            .map_err(|e| ClientError::new(ErrorKind::Connect, e.to_string()))
+    }
+
+    fn connect_with(&mut self, addr: SocketAddr, transport: Transport) -> io::Result<usize> {
         let mut stream = TcpStream::connect(addr)?;
         let entry = self.conns.vacant_entry();
         let id = entry.key();
         self.poll
             .registry()
             .register(&mut stream, Token(id), Interest::READABLE | Interest::WRITABLE)?;
-        entry.insert(ClientConn::new(stream));
+        entry.insert(ClientConn::new(stream, transport));
         Ok(id)
     }
 
@@ -199,8 +225,10 @@ impl ClientRuntime {
                 .collect();
             for (id, readable, writable, closed) in batch {
                 let Some(conn) = self.conns.get(id) else { continue };
-                if conn.phase == Phase::Connecting && (writable || closed) {
-                    self.finish_connect(id);
+                match conn.phase {
+                    Phase::Connecting if writable || closed => self.finish_connect(id),
+                    Phase::Handshaking => self.handshake(id),
+                    _ => {}
                 }
                 if writable {
                     self.flush(id);
@@ -232,9 +260,23 @@ impl ClientRuntime {
         match outcome {
             Ok(()) => {
                 let _ = conn.stream.set_nodelay(true);
-                conn.phase = Phase::Idle;
+                conn.phase = Phase::Handshaking;
+                self.handshake(id);
             }
-            Err(e) => conn.fail(ClientError::new(ErrorKind::Connect, e.to_string())),
+            Err(e) => {
+                conn.fail(ClientError::new(ErrorKind::Connect, e.to_string()));
+                self.wake(id);
+            }
+        }
+    }
+
+    /// Moves the transport's handshake on; the connection is idle once it is done.
+    fn handshake(&mut self, id: usize) {
+        let conn = &mut self.conns[id];
+        match conn.transport.handshake(&mut conn.stream) {
+            Ok(true) => conn.phase = Phase::Idle,
+            Ok(false) => return,
+            Err(e) => conn.fail(e),
         }
         self.wake(id);
     }
@@ -245,7 +287,7 @@ impl ClientRuntime {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
-        if matches!(conn.phase, Phase::Connecting | Phase::Failed) || conn.read_closed {
+        if matches!(conn.phase, Phase::Connecting | Phase::Handshaking | Phase::Failed) || conn.read_closed {
             return;
         }
         conn.hangup |= read_to_eof;
@@ -262,26 +304,25 @@ impl ClientRuntime {
                 conn.read_buf = self.pool.take();
             }
             conn.compact_read();
-            match read_into(conn.stream.as_raw_fd(), &mut conn.read_buf, limit - unconsumed) {
-                ReadResult::Read { read, offered } => {
+            match conn
+                .transport
+                .read(&mut conn.stream, &mut conn.read_buf, limit - unconsumed)
+            {
+                Received::Bytes { read, drained } => {
                     received |= read > 0;
                     conn.progress += read as u64;
-                    if read < offered && !conn.hangup {
+                    if drained && !conn.hangup {
                         break;
                     }
                 }
-                ReadResult::WouldBlock => break,
-                ReadResult::Eof => {
+                Received::WouldBlock => break,
+                Received::Eof => {
                     conn.read_closed = true;
                     received = true;
                     break;
                 }
-                ReadResult::Failed => {
-                    let error = io::Error::last_os_error();
-                    conn.fail(ClientError::new(
-                        ErrorKind::Read,
-                        format!("connection failed while reading the response: {error}"),
-                    ));
+                Received::Failed(error) => {
+                    conn.fail(error);
                     received = true;
                     break;
                 }
@@ -442,7 +483,8 @@ impl ClientRuntime {
     }
 
     /// Sends `count` bytes of `file` from `offset` as the whole request body (its
-    /// framing must be that length), by `sendfile(2)`.
+    /// framing must be that length), by `sendfile(2)`; over TLS, read and encrypted
+    /// in pieces of [`TLS_FILE_PIECE`].
     pub fn send_file(&mut self, id: usize, file: File, offset: u64, count: u64) -> Result<Flow, ClientError> {
         let conn = self.conns.get_mut(id).ok_or_else(gone)?;
         if let Some(error) = &conn.error {
@@ -500,13 +542,22 @@ impl ClientRuntime {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
-        if conn.phase == Phase::Connecting || conn.phase == Phase::Failed {
+        if matches!(conn.phase, Phase::Connecting | Phase::Handshaking | Phase::Failed) {
             return;
         }
         let mut file_bytes = 0;
         let failed = 'out: loop {
+            // What the transport holds (TLS ciphertext) goes before new bytes.
+            match conn.transport.flush(&mut conn.stream) {
+                Ok(true) => {}
+                Ok(false) => break None,
+                Err(e) => break 'out Some(e),
+            }
             while conn.write_pos < conn.write_buf.len() {
-                match io::Write::write(&mut conn.stream, &conn.write_buf[conn.write_pos..]) {
+                match conn
+                    .transport
+                    .write(&mut conn.stream, &conn.write_buf[conn.write_pos..])
+                {
                     Ok(0) => break,
                     Ok(n) => {
                         conn.write_pos += n;
@@ -526,6 +577,18 @@ impl ClientRuntime {
             if file_bytes >= DEFAULT_FILE_BYTES_PER_TURN {
                 self.again.push(id);
                 break None;
+            }
+            if !conn.transport.can_sendfile() {
+                // The next piece goes into the out-buffer, which the loop above
+                // writes through the transport.
+                match read_file_piece(job, &mut conn.write_buf) {
+                    Ok(n) => file_bytes += n,
+                    Err(e) => break Some(e),
+                }
+                if job.remaining == 0 {
+                    conn.file = None;
+                }
+                continue;
             }
             let before = job.remaining;
             match send_file_part(conn.stream.as_raw_fd(), job, DEFAULT_FILE_BYTES_PER_TURN) {
@@ -745,6 +808,7 @@ impl ClientRuntime {
             return;
         }
         let mut conn = self.conns.remove(id);
+        conn.transport.close(&mut conn.stream);
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.pool.give(conn.read_buf);
         self.pool.give(conn.write_buf);
@@ -763,3 +827,6 @@ impl ClientRuntime {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tls_tests;
