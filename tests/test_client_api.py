@@ -290,9 +290,9 @@ def test_bad_proxy_urls(url: str, message: str) -> None:
 
 def test_proxy_url_forms() -> None:
     proxy = parse_proxy("proxy.local:3128")
-    assert (proxy.origin, proxy.authorization) == (("http", "proxy.local", 3128), None)
+    assert (proxy.origin, proxy.authorization) == (("http", "proxy.local", 3128, None), None)
     proxy = parse_proxy("http://us%40er:p%3Ass@[::1]")
-    assert proxy.origin == ("http", "::1", 80)
+    assert proxy.origin == ("http", "::1", 80, None)
     assert proxy.authorization == b"Basic " + base64.b64encode(b"us@er:p:ss")
 
 
@@ -302,7 +302,7 @@ def test_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALL_PROXY", "http://all:3")
     monkeypatch.setenv("NO_PROXY", "internal.example,10.0.0.0/8")
     rules = ProxyRules(None, trust_env=True)
-    assert rules.proxy_for("http", "example.com", None).origin == ("http", "lower", 2)  # type: ignore[union-attr]
+    assert rules.proxy_for("http", "example.com", None).origin == ("http", "lower", 2, None)  # type: ignore[union-attr]
     assert rules.proxy_for("http", "api.internal.example", None) is None
     assert rules.proxy_for("http", "10.9.9.9", 8080) is None
     # https goes through ALL_PROXY, which needs a tunnel: a clear error, not a leak.
@@ -313,7 +313,7 @@ def test_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not ProxyRules(None, trust_env=False)
     # An explicit proxy= ignores the environment (NO_PROXY included).
     explicit = ProxyRules("http://mine:4", trust_env=True)
-    assert explicit.proxy_for("http", "10.9.9.9", 80).origin == ("http", "mine", 4)  # type: ignore[union-attr]
+    assert explicit.proxy_for("http", "10.9.9.9", 80).origin == ("http", "mine", 4, None)  # type: ignore[union-attr]
     # A bad proxy variable is reported when the client is made.
     monkeypatch.setenv("http_proxy", "socks5://x:1")
     with pytest.raises(ProxyError):
