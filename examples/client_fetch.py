@@ -3,6 +3,11 @@ file (or counted), several URLs at once over the pool's keep-alive connections.
 
     .venv/bin/python examples/client_fetch.py http://127.0.0.1:8000/ [URL ...]
     .venv/bin/python examples/client_fetch.py --save out.bin http://127.0.0.1:8000/big
+
+https URLs are verified against the Mozilla roots built in; ``--cafile`` trusts a CA
+(or self-signed certificate) of your own instead, as with examples/https_server.py:
+
+    .venv/bin/python examples/client_fetch.py --cafile cert.pem https://localhost:8443/
 """
 
 from __future__ import annotations
@@ -37,9 +42,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("urls", nargs="+")
     parser.add_argument("--save", help="write the (last) body to this file")
+    parser.add_argument("--cafile", help="verify https servers against this CA (PEM)")
     args = parser.parse_args()
     timeout = Timeout(connect=5, read=30, write=30, pool=60)
-    async with Client(timeout=timeout, follow_redirects=True) as client:
+    verify = args.cafile or True
+    async with Client(timeout=timeout, follow_redirects=True, verify=verify) as client:
         await asyncio.gather(*(fetch(client, url, args.save) for url in args.urls))
 
 

@@ -565,3 +565,34 @@ def test_chosen_cipher_suite_is_used(pki: Pki, tmp_path: Path) -> None:
     ):
         seen = client.get(f"https://127.0.0.1:{server.port}/scope").json()
     assert seen["tls"]["cipher_suite_name"] == suite
+
+
+def test_the_https_examples_talk_to_each_other(pki: Pki, tmp_path: Path) -> None:
+    """examples/https_server.py served with the test's certificate, fetched by
+    examples/client_fetch.py with --cafile: the client verifies and the app sees https."""
+    with serve_tls(pki, tmp_path, app="examples.https_server:app") as server:
+        url = f"https://localhost:{server.port}/"
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "examples" / "client_fetch.py"),
+                "--cafile",
+                str(pki.ca_file),
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=ROOT,
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"{url}: 200 OK" in done.stdout, done.stdout
+        # Without the CA, the same URL fails verification with a typed error.
+        refused = subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "client_fetch.py"), url],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=ROOT,
+        )
+        assert "CertificateError" in refused.stdout, refused.stdout
