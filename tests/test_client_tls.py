@@ -471,3 +471,26 @@ def test_connect_errors_are_still_connect_errors() -> None:
                 await client.get("https://127.0.0.1:1/")
 
     run(main())
+
+
+def test_a_client_collected_on_another_thread_releases_its_fds(certs: Certs) -> None:
+    """A client never closed and left in a reference cycle is collected wherever the
+    garbage collector happens to run: its poll and its sockets are closed there too."""
+
+    async def main() -> Client:
+        async with fake(answer, certs.context()) as port:
+            client = trusting(certs)
+            await client.get(f"https://localhost:{port}/")
+            assert client.open_connections == 1
+            return client
+
+    gc.collect()
+    before = open_fds(os.getpid())
+    cycle: list[Any] = [run(main())]
+    cycle.append(cycle)
+    assert open_fds(os.getpid()) > before  # the poll and the kept-alive connection
+    del cycle
+    collector = threading.Thread(target=gc.collect)
+    collector.start()
+    collector.join(10)
+    assert open_fds(os.getpid()) == before

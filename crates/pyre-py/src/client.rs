@@ -15,7 +15,7 @@
 //! TLS settings become a [`ClientTlsConfig`] once per client (one rustls
 //! configuration, shared by all its `https` connections); `connect` takes it.
 
-use std::cell::RefCell;
+use std::sync::{Mutex, MutexGuard};
 use std::collections::HashMap;
 use std::fs::File;
 use std::net::{IpAddr, SocketAddr};
@@ -121,16 +121,30 @@ impl ClientTlsConfig {
     }
 }
 
-#[pyclass(unsendable, module = "pyre._core")]
+// Not `unsendable`: a Client left to the garbage collector may be collected on any
+// thread (a cycle through an exception's traceback, collected where the next
+// allocation happens), and an unsendable object dropped there would be leaked with
+// its poll and sockets. The mutexes are never contended (every call holds the GIL)
+// and are held only inside one method.
+#[pyclass(module = "pyre._core")]
 pub struct ClientCore {
-    net: RefCell<ClientRuntime>,
-    waiters: RefCell<HashMap<usize, Waiter>>,
+    net: Mutex<ClientRuntime>,
+    waiters: Mutex<HashMap<usize, Waiter>>,
     create_future: Py<PyAny>,
     errors: ErrorTypes,
     piece_max: usize,
 }
 
 impl ClientCore {
+    /// The runtime, locked for the rest of the statement (or of the binding).
+    fn net(&self) -> MutexGuard<'_, ClientRuntime> {
+        self.net.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn waiters(&self) -> MutexGuard<'_, HashMap<usize, Waiter>> {
+        self.waiters.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn error(&self, py: Python<'_>, error: &ClientError) -> PyErr {
         let kind = match error.kind {
             ErrorKind::Connect => &self.errors.connect,
@@ -153,7 +167,7 @@ impl ClientCore {
 
     /// Tries what `want` waits for: `Some(value)` when done, `None` to keep waiting.
     fn attempt(&self, py: Python<'_>, id: usize, want: &mut Want) -> PyResult<Option<Py<PyAny>>> {
-        let mut net = self.net.borrow_mut();
+        let mut net = self.net();
         match want {
             Want::Connect => match net.phase(id) {
                 Some(Phase::Connecting | Phase::Handshaking) => Ok(None),
@@ -241,12 +255,12 @@ impl ClientCore {
                 future.call_method1(intern!(py, "set_result"), (value,))?;
             }
             Ok(None) => {
-                self.net.borrow_mut().notify(id);
+                self.net().notify(id);
                 let waiter = Waiter {
                     future: future.clone().unbind(),
                     want,
                 };
-                self.waiters.borrow_mut().insert(id, waiter);
+                self.waiters().insert(id, waiter);
             }
             Err(error) => {
                 future.call_method1(intern!(py, "set_exception"), (error.into_value(py),))?;
@@ -257,7 +271,7 @@ impl ClientCore {
 
     /// Retries the waiter of a connection the runtime reported.
     fn settle(&self, py: Python<'_>, id: usize) -> PyResult<()> {
-        let Some(mut waiter) = self.waiters.borrow_mut().remove(&id) else {
+        let Some(mut waiter) = self.waiters().remove(&id) else {
             return Ok(());
         };
         let future = waiter.future.bind(py);
@@ -269,8 +283,8 @@ impl ClientCore {
                 future.call_method1(intern!(py, "set_result"), (value,))?;
             }
             Ok(None) => {
-                self.net.borrow_mut().notify(id);
-                self.waiters.borrow_mut().insert(id, waiter);
+                self.net().notify(id);
+                self.waiters().insert(id, waiter);
             }
             Err(error) => {
                 future.call_method1(intern!(py, "set_exception"), (error.into_value(py),))?;
@@ -340,8 +354,8 @@ impl ClientCore {
         let net = ClientRuntime::new(config).map_err(|e| PyOSError::new_err(e.to_string()))?;
         let (connect, protocol, read, write, invalid, tls, certificate) = errors;
         Ok(ClientCore {
-            net: RefCell::new(net),
-            waiters: RefCell::new(HashMap::new()),
+            net: Mutex::new(net),
+            waiters: Mutex::new(HashMap::new()),
             create_future: event_loop.getattr("create_future")?.unbind(),
             errors: ErrorTypes {
                 connect,
@@ -358,28 +372,27 @@ impl ClientCore {
 
     /// The poll's file descriptor, for `loop.add_reader`.
     fn fileno(&self) -> i32 {
-        self.net.borrow().poll_fd()
+        self.net().poll_fd()
     }
 
     /// Open connections (idle and busy).
     #[getter]
     fn connections(&self) -> usize {
-        self.net.borrow().connection_count()
+        self.net().connection_count()
     }
 
     /// Does all ready I/O and resolves the futures it settles. Returns True when
     /// work remains (call again soon, without waiting for the fd).
     fn on_ready(&self, py: Python<'_>) -> PyResult<bool> {
-        self.net
-            .borrow_mut()
+        self.net()
             .process()
             .map_err(|e| PyOSError::new_err(e.to_string()))?;
         loop {
-            let id = self.net.borrow_mut().pop_ready();
+            let id = self.net().pop_ready();
             let Some(id) = id else { break };
             self.settle(py, id)?;
         }
-        Ok(self.net.borrow().has_events())
+        Ok(self.net().has_events())
     }
 
     /// Starts connecting to `host` (an IP address) and `port`; returns the id.
@@ -398,7 +411,7 @@ impl ClientCore {
             .parse()
             .map_err(|_| PyValueError::new_err(format!("not an IP address: {host:?}")))?;
         let addr = SocketAddr::new(ip, port);
-        let mut net = self.net.borrow_mut();
+        let mut net = self.net();
         let result = match tls {
             None => net
                 .connect(addr)
@@ -437,8 +450,7 @@ impl ClientCore {
             (None, true) => RequestBody::Stream,
             (None, false) => RequestBody::None,
         };
-        self.net
-            .borrow_mut()
+        self.net()
             .send_request(id, method, target, headers, body)
             .map_err(|e| self.error(py, &e))
     }
@@ -446,7 +458,7 @@ impl ClientCore {
     /// Sends request body bytes; True when the caller must await `drained` first.
     #[pyo3(signature = (id, data, end = false))]
     fn send_body(&self, py: Python<'_>, id: usize, data: &[u8], end: bool) -> PyResult<bool> {
-        let flow = self.net.borrow_mut().send_body(id, data, end);
+        let flow = self.net().send_body(id, data, end);
         self.flow(py, flow)
     }
 
@@ -454,7 +466,7 @@ impl ClientCore {
     /// (sendfile); True when the caller must await `drained` for it to be out.
     fn send_file(&self, py: Python<'_>, id: usize, path: PathBuf, offset: u64, count: u64) -> PyResult<bool> {
         let file = File::open(&path).map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))?;
-        let flow = self.net.borrow_mut().send_file(id, file, offset, count);
+        let flow = self.net().send_file(id, file, offset, count);
         self.flow(py, flow)
     }
 
@@ -483,30 +495,30 @@ impl ClientCore {
     /// Ends the exchange: True when the connection is kept idle for reuse, False
     /// when it was closed (see pyre-net's `release`).
     fn release(&self, id: usize) -> bool {
-        self.waiters.borrow_mut().remove(&id);
-        self.net.borrow_mut().release(id)
+        self.waiters().remove(&id);
+        self.net().release(id)
     }
 
     /// Bytes read and written on the connection so far (timeouts re-arm while this
     /// moves).
     fn progress(&self, id: usize) -> u64 {
-        self.net.borrow().progress(id)
+        self.net().progress(id)
     }
 
     /// Whether an idle connection may carry a new request.
     fn is_reusable(&self, id: usize) -> bool {
-        self.net.borrow().is_reusable(id)
+        self.net().is_reusable(id)
     }
 
     /// Closes a connection and forgets its waiter.
     fn close(&self, id: usize) {
-        self.waiters.borrow_mut().remove(&id);
-        self.net.borrow_mut().close(id);
+        self.waiters().remove(&id);
+        self.net().close(id);
     }
 
     /// Closes every connection.
     fn close_all(&self) {
-        self.waiters.borrow_mut().clear();
-        self.net.borrow_mut().close_all();
+        self.waiters().clear();
+        self.net().close_all();
     }
 }
