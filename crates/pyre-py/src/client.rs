@@ -15,11 +15,11 @@
 //! TLS settings become a [`ClientTlsConfig`] once per client (one rustls
 //! configuration, shared by all its `https` connections); `connect` takes it.
 
-use std::sync::{Mutex, MutexGuard};
 use std::collections::HashMap;
 use std::fs::File;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
 
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::intern;
@@ -142,7 +142,9 @@ impl ClientCore {
     }
 
     fn waiters(&self) -> MutexGuard<'_, HashMap<usize, Waiter>> {
-        self.waiters.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.waiters
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn error(&self, py: Python<'_>, error: &ClientError) -> PyErr {
