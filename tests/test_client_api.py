@@ -34,7 +34,6 @@ from pyre.client import (
     DecodingError,
     HTTPStatusError,
     ProxyError,
-    ProxyNotSupported,
     RemoteProtocolError,
     RequestNotRepeatable,
     TooManyRedirects,
@@ -305,10 +304,8 @@ def test_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert rules.proxy_for("http", "example.com", None).origin == ("http", "lower", 2, None)  # type: ignore[union-attr]
     assert rules.proxy_for("http", "api.internal.example", None) is None
     assert rules.proxy_for("http", "10.9.9.9", 8080) is None
-    # https goes through ALL_PROXY, which needs a tunnel: a clear error, not a leak.
-    with pytest.raises(ProxyNotSupported, match="CONNECT") as info:
-        rules.proxy_for("https", "example.com", None)
-    assert isinstance(info.value, NotImplementedError)
+    # https goes through ALL_PROXY (a CONNECT tunnel).
+    assert rules.proxy_for("https", "example.com", None).origin == ("http", "all", 3, None)  # type: ignore[union-attr]
     assert rules.proxy_for("https", "internal.example", 443) is None
     assert not ProxyRules(None, trust_env=False)
     # An explicit proxy= ignores the environment (NO_PROXY included).
@@ -369,8 +366,6 @@ def test_requests_through_a_proxy_use_the_absolute_form(base: str) -> None:
                 posted = await client.post("http://other.invalid:8080/x", json={"a": 1})
                 assert posted.json()["line"] == "POST http://other.invalid:8080/x HTTP/1.1"
                 assert posted.json()["body"] == '{"a":1}'
-                with pytest.raises(ProxyNotSupported):
-                    await client.get("https://secure.example.invalid/")
             assert [r["headers"]["host"] for r in seen] == [
                 "api.example.invalid",
                 "other.invalid:8080",

@@ -27,13 +27,19 @@ BLOCKS = [
 
 
 class _Proxy(socketserver.StreamRequestHandler):
-    """Answers every request itself: 200 with the request line as the body."""
+    """Answers every request itself: 200 with the request line as the body; refuses
+    every CONNECT with a 403."""
 
     def handle(self) -> None:
         while True:
             line = self.rfile.readline()
             if not line:
                 return
+            if line.startswith(b"CONNECT "):
+                while self.rfile.readline() not in (b"\r\n", b""):
+                    pass
+                self.wfile.write(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n")
+                continue
             length = 0
             while (field := self.rfile.readline()) not in (b"\r\n", b""):
                 name, _, value = field.partition(b":")

@@ -355,6 +355,10 @@ class ClientCore:
         default ``host``) follows, which ``connected`` waits for."""
     def connected(self, id: int) -> Awaitable[None]:
         """Done when the connection is established (fails with the connect error)."""
+    def start_tls(self, id: int, tls: ClientTlsConfig, server_name: str) -> None:
+        """Starts TLS for ``server_name`` inside a plain connection whose exchange is
+        over (a proxy's 2xx answer to ``CONNECT``); ``connected`` waits for the
+        handshake. Raises when the proxy sent bytes after its answer."""
     def send_request(
         self,
         id: int,

@@ -428,6 +428,15 @@ impl ClientCore {
         })
     }
 
+    /// Starts TLS inside a connection made a tunnel by a proxy's answer to
+    /// `CONNECT` (see `ClientRuntime::start_tls`); `connected` then waits for the
+    /// handshake with `server_name`.
+    fn start_tls(&self, py: Python<'_>, id: usize, tls: &ClientTlsConfig, server_name: &str) -> PyResult<()> {
+        self.net()
+            .start_tls(id, &tls.config, server_name)
+            .map_err(|e| self.error(py, &e))
+    }
+
     /// A future done when the connection is established (or failed).
     fn connected(&self, py: Python<'_>, id: usize) -> PyResult<Py<PyAny>> {
         self.wait(py, id, Want::Connect)

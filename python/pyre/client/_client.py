@@ -37,8 +37,10 @@ from pyre.client._errors import (
     CORE_ERRORS,
     ConnectError,
     ConnectTimeout,
+    ProxyError,
     ReadTimeout,
     RemoteProtocolError,
+    TimeoutException,
     TooManyRedirects,
     WriteTimeout,
 )
@@ -416,7 +418,14 @@ class Client:
         (scheme, host, port), authority, target = split_url(url)
         origin: Origin = (scheme, host, port, self._tls_key if scheme == "https" else None)
         request_headers = [(b"host", authority), *headers]
-        if proxy is not None:
+        tunnel: Proxy | None = None
+        if proxy is not None and scheme == "https":
+            # Through a CONNECT tunnel: TLS to the origin inside a connection to the
+            # proxy, keyed by both (a direct connection never serves it), and the
+            # request as it would go direct.
+            tunnel = proxy
+            origin = (scheme, host, port, (self._tls_key, proxy.origin))
+        elif proxy is not None:
             # Through a proxy: its connection, the absolute URL as the target.
             origin = proxy.origin
             target = b"%s://%s%s" % (url.partition(":")[0].lower().encode(), authority, target)
@@ -432,7 +441,7 @@ class Client:
                 reused = conn is not None
                 if conn is None:
                     try:
-                        conn = await self._connect(core, origin, timeouts.connect)
+                        conn = await self._connect(core, origin, timeouts.connect, tunnel)
                     except BaseException:
                         pool.forget(origin)
                         raise
@@ -537,28 +546,78 @@ class Client:
         message = f"the server took no request bytes for {timeouts.write}s"
         return self._wait(core.drained(conn), timeouts.write, WriteTimeout, message, conn)
 
-    async def _connect(self, core: ClientCore, origin: Origin, seconds: float | None) -> int:
+    async def _connect(
+        self, core: ClientCore, origin: Origin, seconds: float | None, tunnel: Proxy | None = None
+    ) -> int:
         scheme, host, port, _ = origin
         tls = self._tls if scheme == "https" else None
-        addresses = await self._resolve(host, port, seconds)
+        # Through a tunnel, TCP goes to the proxy and TLS starts once it is open.
+        dial_host, dial_port = (tunnel.origin[1], tunnel.origin[2]) if tunnel else (host, port)
+        addresses = await self._resolve(dial_host, dial_port, seconds)
         errors = []
         for address in addresses:
             try:
-                conn = core.connect(address, port, tls, host)
+                conn = core.connect(address, dial_port, None if tunnel else tls, host)
             except ConnectError as e:
                 errors.append(str(e))
                 continue
             try:
-                message = f"connecting to {host} port {port} took longer than {seconds}s"
-                await self._wait(core.connected(conn), seconds, ConnectTimeout, message)
+                message = f"connecting to {dial_host} port {dial_port} took longer than {seconds}s"
+                if tunnel is None:
+                    await self._wait(core.connected(conn), seconds, ConnectTimeout, message)
+                    return conn
+                assert tls is not None
+                try:
+                    await asyncio.wait_for(
+                        self._open_tunnel(core, conn, host, port, tunnel, tls), seconds
+                    )
+                except asyncio.TimeoutError as e:
+                    if isinstance(e, TimeoutException):
+                        raise
+                    raise ConnectTimeout(
+                        f"opening a tunnel to {host} port {port} through the proxy "
+                        f"{tunnel.url} took longer than {seconds}s"
+                    ) from None
                 return conn
             except ConnectError as e:
                 core.close(conn)
-                errors.append(f"cannot connect to {address} port {port}: {e}")
+                errors.append(f"cannot connect to {address} port {dial_port}: {e}")
             except BaseException:
                 core.close(conn)
                 raise
         raise ConnectError("; ".join(errors) or f"no address for {host}")
+
+    async def _open_tunnel(
+        self,
+        core: ClientCore,
+        conn: int,
+        host: str,
+        port: int,
+        proxy: Proxy,
+        tls: Any,
+    ) -> None:
+        """``CONNECT host:port`` on a new connection to ``proxy`` (RFC 9110 section
+        9.3.6), then TLS for ``host`` inside the tunnel a 2xx answer opens."""
+        await core.connected(conn)
+        authority = (f"[{host}]:{port}" if ":" in host else f"{host}:{port}").encode("ascii")
+        headers = [(b"host", authority)]
+        if proxy.authorization is not None:
+            headers.append((b"proxy-authorization", proxy.authorization))
+        core.send_request(conn, b"CONNECT", authority, headers)
+        try:
+            (status, reason, _, _), _ = await core.response(conn, True)
+        except RemoteProtocolError as e:
+            raise RemoteProtocolError(f"the proxy {proxy.url}, asked to CONNECT: {e}") from None
+        if not 200 <= status < 300:
+            raise ProxyError(
+                f"the proxy {proxy.url} refused the tunnel to {host}:{port}: "
+                f"{status} {bytes(reason).decode('latin-1')}"
+            )
+        try:
+            core.start_tls(conn, tls, host)
+        except RemoteProtocolError as e:
+            raise RemoteProtocolError(f"the proxy {proxy.url}: {e}") from None
+        await core.connected(conn)
 
     async def _resolve(self, host: str, port: int, seconds: float | None) -> list[str]:
         if ip_literal(host):

@@ -10,8 +10,8 @@ subclasses say which step failed, so callers can retry what is safe to retry:
 - ``LocalProtocolError``: the request itself is invalid (also ``ValueError``);
 - ``TooManyRedirects``, ``RequestNotRepeatable`` (a 307/308 redirect of a body that
   can be sent only once), ``DecodingError``;
-- ``ProxyError``: a proxy URL that cannot be used; ``ProxyNotSupported`` (also
-  ``NotImplementedError``): an https URL through a proxy, which needs CONNECT over TLS;
+- ``ProxyError``: a proxy URL that cannot be used, or a proxy that refused to open a
+  CONNECT tunnel (the message names its answer);
 - and ``HTTPStatusError`` from ``Response.raise_for_status()`` (not a transport
   error: the exchange itself succeeded).
 """
@@ -93,12 +93,8 @@ class RequestNotRepeatable(TransportError):
 
 
 class ProxyError(TransportError):
-    """A proxy URL that cannot be used (not http://, no host, a bad port)."""
-
-
-class ProxyNotSupported(ProxyError, NotImplementedError):
-    """An https:// URL through a proxy: that needs a CONNECT tunnel with TLS inside,
-    which the client does not have yet."""
+    """A proxy URL that cannot be used (not http://, no host, a bad port), or a proxy
+    that answered ``CONNECT`` with something other than 2xx."""
 
 
 class DecodingError(TransportError):

@@ -15,9 +15,14 @@ section 3.2.2), the origin's ``Host`` header, and ``Proxy-Authorization: Basic``
 the proxy URL's ``user:password@``. The pool keys such connections by the proxy's
 origin, so one kept-alive connection to the proxy serves every http origin behind it.
 
-An https URL through a proxy needs a CONNECT tunnel with TLS inside it: not
-available yet, so it raises ``ProxyNotSupported`` rather than leaking the request
-to the proxy in clear or silently going direct. Proxies spoken to over TLS
+An https request through a proxy goes through a tunnel (RFC 9110 section 9.3.6):
+the client connects to the proxy, sends ``CONNECT host:port`` (with
+``Proxy-Authorization`` when the proxy URL has credentials), and on a 2xx answer
+starts TLS to the origin inside that connection (``ClientCore.start_tls``), which is
+verified as a direct one. The proxy sees only the host and port. The pool keys a
+tunnel by the origin, its TLS settings and the proxy, so it is reused for the next
+request to that origin and never mixed with a direct connection. Any other answer
+is a ``ProxyError`` naming the status. Proxies spoken to over TLS
 (``https://proxy``) and SOCKS are refused with ``ProxyError``.
 
 NO_PROXY entries, separated by commas or spaces, case-insensitive (curl's rules):
@@ -37,7 +42,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from pyre.client._auth import BasicAuth
-from pyre.client._errors import ProxyError, ProxyNotSupported
+from pyre.client._errors import ProxyError
 from pyre.client._pool import Origin
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -167,17 +172,10 @@ class ProxyRules:
         return bool(self.by_scheme)
 
     def proxy_for(self, scheme: str, host: str, port: int | None) -> Proxy | None:
-        """The proxy for a URL, or None to connect directly. An https URL that would
-        go through a proxy raises ``ProxyNotSupported``."""
+        """The proxy for a URL, or None to connect directly."""
         proxy = self.by_scheme.get(scheme)
         if proxy is None:
             return None
         if self.no_proxy.matches(host, port or DEFAULT_PORTS.get(scheme, 80)):
             return None
-        if scheme != "http":
-            raise ProxyNotSupported(
-                f"{scheme}://{host} through the proxy {proxy.url}: tunnelling (CONNECT) "
-                "needs TLS, which pyre.client does not support yet; set NO_PROXY for "
-                "this host or pass trust_env=False to connect directly"
-            )
         return proxy

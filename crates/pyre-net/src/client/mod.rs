@@ -144,6 +144,50 @@ impl ClientRuntime {
             .map_err(|e| ClientError::new(ErrorKind::Connect, e.to_string()))
     }
 
+    /// Starts TLS on a plain connection whose exchange is over: a proxy's `2xx`
+    /// answer to `CONNECT` made it a tunnel to `host`, and TLS now runs inside it
+    /// (the same handshake as [`Self::connect_tls`], over the same socket). The
+    /// connection is [`Phase::Handshaking`] until it is done. Refused when the
+    /// connection is already TLS, an exchange is still in progress, or the proxy
+    /// sent bytes after its answer (they could only be forged TLS records).
+    pub fn start_tls(&mut self, id: usize, config: &TlsConfig, host: &str) -> Result<(), ClientError> {
+        let conn = self.conns.get_mut(id).ok_or_else(gone)?;
+        if let Some(error) = &conn.error {
+            return Err(error.clone());
+        }
+        let refusal = if conn.unconsumed() > 0 {
+            Some("the proxy sent bytes after its answer to CONNECT")
+        } else if conn.read_closed {
+            Some("the proxy closed the connection after its answer to CONNECT")
+        } else {
+            None
+        };
+        if let Some(message) = refusal {
+            let error = ClientError::new(ErrorKind::Protocol, message);
+            conn.fail(error.clone());
+            return Err(error);
+        }
+        let over = conn.phase == Phase::Idle
+            || (conn.phase == Phase::Busy && conn.download == Download::Done && conn.upload == Upload::Done);
+        if !over || !matches!(conn.transport, Transport::Plain) {
+            return Err(ClientError::new(
+                ErrorKind::Invalid,
+                "TLS can only start on a plain connection between exchanges",
+            ));
+        }
+        conn.transport = Transport::tls(config, host)?;
+        conn.phase = Phase::Handshaking;
+        conn.download = Download::Done;
+        conn.upload = Upload::Done;
+        conn.keep_alive = true;
+        conn.head = None;
+        conn.body = None;
+        conn.read_buf.clear();
+        conn.read_pos = 0;
+        self.handshake(id);
+        Ok(())
+    }
+
     fn connect_with(&mut self, addr: SocketAddr, transport: Transport) -> io::Result<usize> {
         let mut stream = TcpStream::connect(addr)?;
         let entry = self.conns.vacant_entry();
