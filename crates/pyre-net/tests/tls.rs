@@ -34,8 +34,12 @@ impl Drop for TlsServer {
     }
 }
 
+/// Writes a PEM file under a name of its own: the tests run on parallel threads of one
+/// process, so the pid alone would let one test's key overwrite another's.
 fn write_pem(name: &str, text: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("pyre-tls-{}-{name}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let path = std::env::temp_dir().join(format!("pyre-tls-{}-{n}-{name}", std::process::id()));
     std::fs::write(&path, text).unwrap();
     path
 }
