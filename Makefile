@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.requirements-installed
 # Python files outside the package and tests, linted too (the folders may hold none yet).
 PY_EXTRA := $(wildcard benchmarks/*.py benchmarks/*/*.py examples/*.py examples/*/*.py)
 
-.PHONY: test test-deps serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz autobahn bench bench-stream bench-balance bench-client bench-codec bench-ws bench-tls attack soak clean
+.PHONY: test test-deps serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz autobahn bench bench-stream bench-balance bench-client bench-client-tls bench-codec bench-ws bench-tls attack soak clean
 
 test: build rust-test py-test lint
 	@echo "make test: all Rust and Python tests and checks passed"
@@ -97,6 +97,11 @@ bench-balance:
 # keep-alive connections, a 1 GiB download, RSS under a slow consumer).
 bench-client:
 	scripts/bench.sh --client
+
+# The same client benchmark over HTTPS (nginx with TLS 1.3, every client verifying
+# against a CA made for the run; benchmarks/client.py --tls, own venv, pinned CPUs).
+bench-client-tls:
+	scripts/bench.sh --client-tls
 
 # WebSockets: echo round trips over 64 connections and a broadcast to N clients, on
 # Pyre, uvicorn and granian (benchmarks/websocket.py, own venv, pinned CPUs).

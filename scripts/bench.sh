@@ -9,13 +9,16 @@
 #        workers, shared listener vs SO_REUSEPORT, benchmarks/balance.py)
 #        scripts/bench.sh --client [client.py options]   (make bench-client: the
 #        client benchmark, benchmarks/client.py, against nginx)
+#        scripts/bench.sh --client-tls [client.py options]   (make bench-client-tls:
+#        the same client benchmark over HTTPS, client.py --tls, against nginx with a
+#        CA made with openssl for the run)
 #        scripts/bench.sh --websocket [websocket.py options]   (make bench-ws: the
 #        WebSocket benchmark, benchmarks/websocket.py)
 #        scripts/bench.sh --tls [tls.py options]   (make bench-tls: HTTPS against
 #        uvicorn, granian and nginx in front of uvicorn, benchmarks/tls.py)
 #
-# 1. installs wrk (or, with --stream, nginx-light and curl) if missing (apt-get, as
-#    root directly, else through sudo);
+# 1. installs wrk (or, with --stream, nginx-light and curl; each option lists its
+#    own tools) if missing (apt-get, as root directly, else through sudo);
 # 2. creates .venv-bench with the machine's python3, separate from the project's .venv
 #    so the peers' dependencies never leak into the tests, and installs the pinned
 #    benchmarks/requirements.txt there;
@@ -56,6 +59,11 @@ elif [ "${1:-}" = "--client" ]; then
     shift
     script=benchmarks/client.py
     tools=(nginx taskset)
+elif [ "${1:-}" = "--client-tls" ]; then
+    shift
+    set -- --tls "$@"
+    script=benchmarks/client.py
+    tools=(nginx openssl taskset)
 elif [ "${1:-}" = "--tls" ]; then
     shift
     script=benchmarks/tls.py
