@@ -434,6 +434,45 @@ def test_truncated_and_abrupt_closes_leave_no_fds(pki: Pki, tmp_path: Path) -> N
             assert client.get(f"https://127.0.0.1:{server.port}/").text == "ok"
 
 
+def test_half_open_connections_are_answered_then_closed(pki: Pki, tmp_path: Path) -> None:
+    """A client that shuts its write side (TCP FIN, no close_notify) after a whole
+    request still gets the whole answer, then a clean end; one that stops halfway
+    through a request head is closed. Nothing stays open."""
+    with serve_tls(pki, tmp_path) as server:
+        pid = server.process.pid
+        with tls_connect(pki, server.port) as sock:  # warm up
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            read_response(sock, bytearray())
+        time.sleep(0.3)
+        baseline = open_fds(pid)
+        for _ in range(5):
+            with tls_connect(pki, server.port) as sock:
+                sock.sendall(b"GET /download?n=%d HTTP/1.1\r\nHost: a\r\n\r\n" % (1 << 20))
+                # shutdown() on the SSLSocket would drop its TLS state: shut the
+                # socket's write side through a duplicate of its descriptor.
+                with socket.socket(fileno=os.dup(sock.fileno())) as raw:
+                    raw.shutdown(socket.SHUT_WR)
+                buffered = bytearray()
+                head, body = read_response(sock, buffered)
+                assert head.startswith(b"HTTP/1.1 200"), head
+                assert len(body) == 1 << 20
+                assert not buffered and sock.recv(100) == b"", "then the server closes"
+            with tls_connect(pki, server.port) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHo")
+                with socket.socket(fileno=os.dup(sock.fileno())) as raw:
+                    raw.shutdown(socket.SHUT_WR)
+                try:
+                    leftover = sock.recv(100)
+                except (ssl.SSLError, ConnectionResetError):
+                    leftover = b""
+                assert not leftover.startswith(b"HTTP/1.1 200"), leftover
+        deadline = time.monotonic() + 10
+        while open_fds(pid) > baseline:
+            assert time.monotonic() < deadline, f"fds {open_fds(pid)} > {baseline}"
+            time.sleep(0.1)
+        assert "ERROR" not in server.log
+
+
 def test_a_stalled_handshake_is_cut_by_the_header_timeout(pki: Pki, tmp_path: Path) -> None:
     with serve_tls(pki, tmp_path, "--timeout-header", "1") as server:
         for opening in (b"", b"\x16\x03\x01"):
