@@ -1,7 +1,8 @@
 """The coroutine that runs one ASGI request, and what happens when it ends.
 
 The Rust server builds the scope and the request's channel (``receive``/``send``) and
-starts ``runner(app, scope, receive, send, channel)`` as an asyncio Task. When the
+steps ``runner(app, scope, receive, send, channel)`` from Rust (a ``RequestTask``,
+crates/pyre-py/src/stepping.rs, in place of an asyncio Task). When the
 application returns or raises, ``channel.finish`` settles the response: 500 if nothing
 was sent, a closed connection if a response was cut short.
 """

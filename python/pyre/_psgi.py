@@ -1,8 +1,9 @@
 """Running PSGI applications: finding the handler, the coroutine that runs one
 request, and the startup/shutdown hooks (docs/psgi.md).
 
-The Rust server builds the request's ``Request`` and ``Responder`` and starts
-``run_psgi(handler, request, responder, channel)`` as an asyncio Task. When the
+The Rust server builds the request's ``Request`` and ``Responder``, and
+``run_psgi(handler, request, responder, channel)`` stepped from Rust (a
+``RequestTask``, crates/pyre-py/src/stepping.rs, in place of an asyncio Task). When the
 handler returns or raises, ``channel.finish`` settles the response: 500 if nothing was
 sent, a closed connection if a streamed response was cut short.
 """

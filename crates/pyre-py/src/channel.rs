@@ -33,6 +33,7 @@ use pyre_net::{BodyRead, Flow, RequestKey, SendError};
 
 use crate::errors::{ClientDisconnected, ProtocolError};
 use crate::server::Server;
+use crate::stepping::RequestTask;
 
 pub mod websocket;
 
@@ -94,7 +95,8 @@ pub struct Channel {
     trailers_expected: bool,
     /// Trailer fields received so far (`more_trailers: true`).
     trailers: Vec<(Vec<u8>, Vec<u8>)>,
-    task: Option<Py<PyAny>>,
+    /// The coroutine running the application for this request.
+    task: Option<Py<RequestTask>>,
     /// The WebSocket side, when the request is a valid WebSocket upgrade (see
     /// `channel/websocket.rs`); boxed, as most requests are plain HTTP.
     ws: Option<Box<websocket::WsSide>>,
@@ -126,17 +128,13 @@ impl Channel {
         }
     }
 
-    pub fn set_task(&mut self, task: Py<PyAny>) {
+    pub fn set_task(&mut self, task: Py<RequestTask>) {
         self.task = Some(task);
     }
 
-    /// Cancels the request's task, if it is still running; returns it.
-    pub fn cancel_task(&self) -> PyResult<Option<Py<PyAny>>> {
-        let Some(task) = &self.task else { return Ok(None) };
-        Python::attach(|py| {
-            task.call_method0(py, intern!(py, "cancel"))?;
-            Ok(Some(task.clone_ref(py)))
-        })
+    /// The request's task, if it is still running.
+    pub fn task(&self, py: Python<'_>) -> Option<Py<RequestTask>> {
+        self.task.as_ref().map(|t| t.clone_ref(py))
     }
 
     fn done_future<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

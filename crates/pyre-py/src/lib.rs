@@ -15,6 +15,7 @@ mod psgi;
 mod router;
 mod scope;
 mod server;
+mod stepping;
 mod tls;
 
 use pyo3::prelude::*;
@@ -48,6 +49,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::Server>()?;
     m.add_class::<tls::TlsConfig>()?;
     m.add_class::<channel::Channel>()?;
+    m.add_class::<stepping::RequestTask>()?;
     m.add_class::<client::ClientCore>()?;
     m.add_class::<client::ClientTlsConfig>()?;
     m.add_class::<router::Router>()?;

@@ -4,9 +4,10 @@
 //! How it works: Python registers [`Server::on_ready`] with `loop.add_reader` on the
 //! poll's fd and calls [`Server::tick`] about once a second. `on_ready` lets the
 //! runtime do all ready I/O, then turns its events into application calls: a new
-//! request becomes a scope and a [`Channel`] (the request's `receive`/`send`), run as
-//! an asyncio Task through the Python runner coroutine (`pyre._asgi.run_asgi`); body
-//! bytes and disconnects resolve the futures a channel's `receive()` returned.
+//! request becomes a scope and a [`Channel`] (the request's `receive`/`send`), and the
+//! Python runner coroutine (`pyre._asgi.run_asgi`) is stepped from Rust by a
+//! [`RequestTask`] (`stepping.rs`), its first step at once; body bytes and
+//! disconnects resolve the futures a channel's `receive()` returned.
 //!
 //! Access log: the runtime renders a line (or a record) when a response completes
 //! and keeps it in a batch; this object hands the batch to Python's `access_log`
@@ -34,6 +35,7 @@ use crate::channel::websocket::websocket_scope;
 use crate::channel::Channel;
 use crate::psgi::{Request, Responder};
 use crate::scope::{build_scope, server_tuple, ScopeConstants};
+use crate::stepping::RequestTask;
 use pyre_net::proxy::{resolve_peer, Forwarded, ProxyTrust};
 
 /// Hashes a packed request key with one multiplication (Fibonacci hashing): keys
@@ -77,12 +79,6 @@ pub struct Server {
     proxy: Option<ProxyTrust>,
     pub loop_: Py<PyAny>,
     pub create_future: Py<PyAny>,
-    /// `asyncio.Task` and its keyword arguments: `{"loop": loop}`, plus
-    /// `"eager_start": True` on Python 3.12+, where the task's first step runs at once,
-    /// inside the call that creates it, so an application that answers without
-    /// waiting never goes through the loop's ready queue (ARCHITECTURE.md: the Task is
-    /// the largest Python cost). `asyncio.current_task()` is that task throughout.
-    task_factory: (Py<PyAny>, Py<PyDict>),
     call_soon: Py<PyAny>,
     protocol_error_log: Option<Py<PyAny>>,
     /// Where the access log's batches go, if it is on: `sink(text)` for text and
@@ -254,7 +250,6 @@ impl Server {
             psgi,
             proxy,
             create_future: loop_ref.getattr("create_future")?.unbind(),
-            task_factory: task_factory(py, loop_ref)?,
             call_soon: loop_ref.getattr("call_soon")?.unbind(),
             loop_: event_loop,
             protocol_error_log,
@@ -384,7 +379,8 @@ impl Server {
         self.core.borrow_mut().net.begin_shutdown();
     }
 
-    /// Cancels the tasks of requests still running and returns them; their
+    /// Cancels the tasks of requests still running and returns futures that resolve
+    /// when each has ended (for `asyncio.wait`); their
     /// connections stay open, so that they unwind with a clean CancelledError rather
     /// than failing on a closed socket (a send that races the cancellation).
     fn cancel_all(slf: &Bound<'_, Self>) -> PyResult<Vec<Py<PyAny>>> {
@@ -396,13 +392,18 @@ impl Server {
             .values()
             .map(|c| c.clone_ref(slf.py()))
             .collect();
-        let mut tasks = Vec::with_capacity(channels.len());
+        let py = slf.py();
+        let mut waits = Vec::with_capacity(channels.len());
         for channel in channels {
-            if let Some(task) = channel.bind(slf.py()).borrow().cancel_task()? {
-                tasks.push(task);
+            // The borrow of the channel ends before cancel() runs any Python.
+            let task = channel.bind(py).borrow().task(py);
+            if let Some(task) = task {
+                let task = task.bind(py);
+                RequestTask::cancel(task, None)?;
+                waits.push(RequestTask::done_future(task)?);
             }
         }
-        Ok(tasks)
+        Ok(waits)
     }
 
     /// Closes every connection at once (after `cancel_all`, at the end of a
@@ -686,8 +687,8 @@ impl Server {
         resolve_peer(self.proxy.as_ref()?, view.peer, view.head, view.buf)
     }
 
-    /// Runs the application's coroutine as an asyncio Task, its channel registered
-    /// for the runtime's events.
+    /// Runs the application's coroutine, its channel registered for the runtime's
+    /// events: stepped from Rust by a [`RequestTask`], its first step now.
     fn run_task(
         &self,
         py: Python<'_>,
@@ -696,16 +697,15 @@ impl Server {
         coro: Py<PyAny>,
     ) -> PyResult<()> {
         let bound = channel.bind(py);
-        // Registered before the task starts: with eager tasks the application may
-        // run to completion (and `finish`) inside the call below.
+        // Registered before the first step: the application may run to completion
+        // (and `finish`) inside the call below.
         self.core
             .borrow_mut()
             .channels
             .insert(key.to_u64(), channel.clone_ref(py));
-        let (task_type, kwargs) = &self.task_factory;
-        let task = task_type.bind(py).call((coro,), Some(kwargs.bind(py)))?;
+        let task = RequestTask::start(py, coro, self.loop_.clone_ref(py), self.call_soon.clone_ref(py))?;
         if self.core.borrow().channels.contains_key(&key.to_u64()) {
-            bound.borrow_mut().set_task(task.unbind());
+            bound.borrow_mut().set_task(task);
         }
         Ok(())
     }
@@ -730,20 +730,6 @@ const PIPE_BUF: usize = 4096;
 /// Compiles an access log format, a bad one as a ValueError naming the problem.
 pub fn compile_format(spec: &str) -> PyResult<AccessFormat> {
     AccessFormat::compile(spec).map_err(|e| PyValueError::new_err(e.to_string()))
-}
-
-/// `asyncio.Task` and the keyword arguments request tasks are made with: the loop,
-/// and `eager_start` where the interpreter has it (Python 3.12 added it). Calling the
-/// Task type directly skips the event loop's `create_task` wrapper (a task factory
-/// set on the loop is not used for request tasks).
-fn task_factory(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<(Py<PyAny>, Py<PyDict>)> {
-    let task_type = py.import("asyncio")?.getattr("Task")?;
-    let kwargs = PyDict::new(py);
-    kwargs.set_item("loop", event_loop)?;
-    if py.version_info() >= (3, 12) {
-        kwargs.set_item("eager_start", true)?;
-    }
-    Ok((task_type.unbind(), kwargs.unbind()))
 }
 
 /// Sets what trusted proxies said on an ASGI scope: `client`, `scheme`, and the
