@@ -134,3 +134,22 @@ def test_shutdown_cancels_a_stepped_request(interface: str, tmp_path: Path) -> N
         assert server.stop() == 0, server.log
         sock.close()
         assert server.calls() == ["forever started", "forever cancelled"]
+
+
+@pytest.mark.parametrize(
+    ("app", "logged"),
+    [
+        ("not_async", "the application returned NoneType, not an awaitable"),
+        ("raises_on_call", "ValueError: raised by the call itself"),
+    ],
+)
+def test_an_application_that_gives_no_coroutine_gets_a_500(
+    app: str, logged: str, tmp_path: Path
+) -> None:
+    options = ("--interface", "asgi", "--lifespan", "off")
+    with serve(f"tests.apps.stepping:{app}", *options, tmp=tmp_path) as server:
+        for _ in range(2):  # and the server goes on serving
+            response = httpx.get(server.url + "/", timeout=10)
+            assert response.status_code == 500
+        server.wait_for_log(logged)
+        server.wait_for_log("Exception in ASGI application")

@@ -1,10 +1,11 @@
-"""The coroutine that runs one ASGI request, and what happens when it ends.
+"""What happens when an ASGI request's application ends badly: the log lines.
 
 The Rust server builds the scope and the request's channel (``receive``/``send``) and
-steps ``runner(app, scope, receive, send, channel)`` from Rust (a ``RequestTask``,
-crates/pyre-py/src/stepping.rs, in place of an asyncio Task). When the
-application returns or raises, ``channel.finish`` settles the response: 500 if nothing
-was sent, a closed connection if a response was cut short.
+steps ``app(scope, receive, send)`` itself (a ``RequestTask``,
+crates/pyre-py/src/stepping.rs, in place of an asyncio Task). When the application
+returns or raises, the server settles the response (500 if nothing was sent, a closed
+connection if a response was cut short) and calls :func:`report_asgi` to log what went
+wrong, if anything.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
-
-from pyre._core import ClientDisconnected
 
 error_logger = logging.getLogger("pyre.error")
 
@@ -25,20 +24,15 @@ def _describe(scope: dict[str, Any]) -> str:
     return f"{scope.get('method', 'WebSocket')} {scope['path']}"
 
 
-async def run_asgi(app: ASGIApp, scope: dict[str, Any], receive: Any, send: Any, channel: Any):
-    """Runs the application for one request, then settles its response (for a
-    WebSocket: 403 if it was not accepted, close 1000, or 1011 when the app raised)."""
-    try:
-        await app(scope, receive, send)
-    except ClientDisconnected:
-        channel.finish(None)
+def report_asgi(event: str, detail: Any, scope: dict[str, Any]) -> None:
+    """Logs how a request's application ended when it did not end well; the server
+    (crates/pyre-py/src/stepping.rs) has already settled the response. ``event`` is
+    ``"disconnected"`` (the client went away: debug), ``"raised"`` (``detail`` is the
+    exception: 500 sent, or the response cut short) or ``"problem"`` (``detail`` says
+    what the application left undone, such as a response never started)."""
+    if event == "disconnected":
         error_logger.debug("client disconnected during %s", _describe(scope))
-    except BaseException as exc:
-        channel.finish(exc)
-        if not isinstance(exc, Exception):
-            raise
-        error_logger.error("Exception in ASGI application", exc_info=exc)
+    elif event == "raised":
+        error_logger.error("Exception in ASGI application", exc_info=detail)
     else:
-        problem = channel.finish(None)
-        if problem is not None:
-            error_logger.error("%s (%s)", problem, _describe(scope))
+        error_logger.error("%s (%s)", detail, _describe(scope))

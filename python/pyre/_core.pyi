@@ -71,7 +71,7 @@ class Server:
     def __init__(
         self,
         app: Callable[..., Awaitable[None]],
-        runner: Callable[..., Awaitable[None]],
+        report: Callable[[str, Any, Any], None],
         event_loop: Any,
         *,
         interface: str = "asgi",

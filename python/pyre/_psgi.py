@@ -1,11 +1,12 @@
-"""Running PSGI applications: finding the handler, the coroutine that runs one
-request, and the startup/shutdown hooks (docs/psgi.md).
+"""Running PSGI applications: finding the handler, the log lines of a request that
+ended badly, and the startup/shutdown hooks (docs/psgi.md).
 
-The Rust server builds the request's ``Request`` and ``Responder``, and
-``run_psgi(handler, request, responder, channel)`` stepped from Rust (a
-``RequestTask``, crates/pyre-py/src/stepping.rs, in place of an asyncio Task). When the
-handler returns or raises, ``channel.finish`` settles the response: 500 if nothing was
-sent, a closed connection if a streamed response was cut short.
+The Rust server builds the request's ``Request`` and ``Responder`` and steps
+``handler(request, responder)`` itself (a ``RequestTask``,
+crates/pyre-py/src/stepping.rs, in place of an asyncio Task). When the handler returns
+or raises, the server settles the response (500 if nothing was sent, a closed
+connection if a streamed response was cut short) and calls :func:`report_psgi` to log
+what went wrong, if anything.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
-
-from pyre._core import ClientDisconnected
 
 error_logger = logging.getLogger("pyre.error")
 
@@ -32,22 +31,15 @@ def handler_of(app: Any) -> Handler:
     return app.__psgi__ if is_psgi(app) else app
 
 
-async def run_psgi(handler: Handler, request: Any, responder: Any, channel: Any) -> None:
-    """Runs the handler for one request, then settles its response."""
-    try:
-        await handler(request, responder)
-    except ClientDisconnected:
-        channel.finish(None)
+def report_psgi(event: str, detail: Any, request: Any) -> None:
+    """Logs how a request's handler ended when it did not end well; the server has
+    already settled the response. The events are those of ``pyre._asgi.report_asgi``."""
+    if event == "disconnected":
         error_logger.debug("client disconnected during %s %s", request.method, request.path)
-    except BaseException as exc:
-        channel.finish(exc)
-        if not isinstance(exc, Exception):
-            raise
-        error_logger.error("Exception in PSGI application", exc_info=exc)
+    elif event == "raised":
+        error_logger.error("Exception in PSGI application", exc_info=detail)
     else:
-        problem = channel.finish(None)
-        if problem is not None:
-            error_logger.error("%s (%s %s)", problem, request.method, request.path)
+        error_logger.error("%s (%s %s)", detail, request.method, request.path)
 
 
 class Hooks:

@@ -21,9 +21,9 @@ from collections.abc import Callable
 from typing import Any
 
 from pyre import _core, metrics
-from pyre._asgi import run_asgi
+from pyre._asgi import report_asgi
 from pyre._logging import access_log_options
-from pyre._psgi import Hooks, handler_of, is_psgi, run_psgi
+from pyre._psgi import Hooks, handler_of, is_psgi, report_psgi
 from pyre.config import Config
 from pyre.lifespan import Lifespan
 
@@ -123,7 +123,7 @@ async def serve(
     debug = logger.isEnabledFor(logging.DEBUG)
     server = _core.Server(
         handler_of(app) if psgi else app,
-        run_psgi if psgi else run_asgi,
+        report_psgi if psgi else report_asgi,
         loop,
         interface="psgi" if psgi else "asgi",
         root_path=config.root_path,

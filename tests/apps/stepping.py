@@ -194,3 +194,18 @@ async def psgi(request: Any, responder: Any) -> None:
     query = {k: v[0] for k, v in parse_qs(request.query_string.decode()).items()}
     answer = await route(request.path, query, request.body, request.disconnected)
     responder.respond(200, [("content-type", "application/json")], json.dumps(answer))
+
+
+def not_async(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An ASGI app written with ``def`` where ``async def`` was meant (lifespan off)."""
+    return None
+
+
+class RaisesOnCall:
+    """An ASGI app whose call raises before any coroutine exists (lifespan off)."""
+
+    def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        raise ValueError("raised by the call itself")
+
+
+raises_on_call = RaisesOnCall()

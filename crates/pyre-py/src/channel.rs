@@ -797,10 +797,15 @@ impl Channel {
         self.held_status
     }
 
-    /// Called by the runner when the application returned (`error` None) or raised.
-    /// Returns a short description of what went wrong with the response, or None.
+    /// Called when the application returned (`error` None) or raised (by the
+    /// request's `RequestTask`, stepping.rs). Returns a short description of what went
+    /// wrong with the response, or None.
     #[pyo3(signature = (error = None))]
-    fn finish(&mut self, py: Python<'_>, error: Option<&Bound<'_, PyAny>>) -> PyResult<Option<&'static str>> {
+    pub fn finish(
+        &mut self,
+        py: Python<'_>,
+        error: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<&'static str>> {
         let server_ref = self.server.clone_ref(py);
         server_ref
             .borrow(py)

@@ -5,9 +5,11 @@
 //! poll's fd and calls [`Server::tick`] about once a second. `on_ready` lets the
 //! runtime do all ready I/O, then turns its events into application calls: a new
 //! request becomes a scope and a [`Channel`] (the request's `receive`/`send`), and the
-//! Python runner coroutine (`pyre._asgi.run_asgi`) is stepped from Rust by a
+//! application's coroutine `app(scope, receive, send)` is stepped from Rust by a
 //! [`RequestTask`] (`stepping.rs`), its first step at once; body bytes and
-//! disconnects resolve the futures a channel's `receive()` returned.
+//! disconnects resolve the futures a channel's `receive()` returned. When it ends, the
+//! task settles the response and calls `report` (`pyre._asgi.report_asgi`) if the
+//! application ended badly.
 //!
 //! Access log: the runtime renders a line (or a record) when a response completes
 //! and keeps it in a batch; this object hands the batch to Python's `access_log`
@@ -35,7 +37,7 @@ use crate::channel::websocket::websocket_scope;
 use crate::channel::Channel;
 use crate::psgi::{Request, Responder};
 use crate::scope::{build_scope, server_tuple, ScopeConstants};
-use crate::stepping::RequestTask;
+use crate::stepping::{RequestTask, Settle};
 use pyre_net::proxy::{resolve_peer, Forwarded, ProxyTrust};
 
 /// Hashes a packed request key with one multiplication (Fibonacci hashing): keys
@@ -72,7 +74,9 @@ pub struct Core {
 pub struct Server {
     pub core: RefCell<Core>,
     app: Py<PyAny>,
-    runner: Py<PyAny>,
+    /// `report(event, detail, subject)`: logs an application that ended badly
+    /// (`pyre._asgi.report_asgi`, `pyre._psgi.report_psgi`).
+    report: Py<PyAny>,
     /// The application speaks PSGI (`app(request, responder)`), not ASGI.
     psgi: bool,
     /// Whose proxy headers are believed (`--proxy-headers`), or None.
@@ -105,12 +109,12 @@ fn os_error(e: std::io::Error) -> PyErr {
 
 #[pymethods]
 impl Server {
-    /// Creates the runtime. `app` is the ASGI application, `runner` the coroutine
-    /// function `runner(app, scope, receive, send, channel)` that runs it, `loop` the
-    /// asyncio loop. Listeners are added with `listen_*`.
+    /// Creates the runtime. `app` is the ASGI application (the PSGI handler), `report`
+    /// the function that logs an application that ended badly
+    /// (`report(event, detail, scope_or_request)`), `loop` the asyncio loop. Listeners are added with `listen_*`.
     #[new]
     #[pyo3(signature = (
-        app, runner, event_loop, *, interface = "asgi", root_path = "", timeout_keep_alive = 75.0,
+        app, report, event_loop, *, interface = "asgi", root_path = "", timeout_keep_alive = 75.0,
         timeout_header = 10.0, limit_concurrency = None, limit_request_head = 65536,
         limit_request_body = None, read_high_water = 65536, write_high_water = 65536,
         write_low_water = 16384, default_headers = Vec::new(), date_header = true,
@@ -126,7 +130,7 @@ impl Server {
     fn new(
         py: Python<'_>,
         app: Py<PyAny>,
-        runner: Py<PyAny>,
+        report: Py<PyAny>,
         event_loop: Py<PyAny>,
         interface: &str,
         root_path: &str,
@@ -246,7 +250,7 @@ impl Server {
                 clients: Vec::new(),
             }),
             app,
-            runner,
+            report,
             psgi,
             proxy,
             create_future: loop_ref.getattr("create_future")?.unbind(),
@@ -634,10 +638,8 @@ impl Server {
         let bound = channel.bind(py);
         let receive = bound.getattr(pyo3::intern!(py, "receive"))?;
         let send = bound.getattr(pyo3::intern!(py, "send"))?;
-        let coro = self
-            .runner
-            .call1(py, (self.app.clone_ref(py), scope, receive, send, bound))?;
-        self.run_task(py, key, channel, coro)
+        let coro = self.app.bind(py).call1((&scope, receive, send));
+        self.run_task(py, key, channel, coro, scope.into_any().unbind())
     }
 
     /// PSGI: builds the request and responder and starts the application.
@@ -674,11 +676,8 @@ impl Server {
             )?
         };
         let responder = Py::new(py, Responder::new(channel.clone_ref(py)))?;
-        let coro = self.runner.call1(
-            py,
-            (self.app.clone_ref(py), request, responder, channel.clone_ref(py)),
-        )?;
-        self.run_task(py, key, channel, coro)
+        let coro = self.app.bind(py).call1((&request, responder));
+        self.run_task(py, key, channel, coro, request.into_any())
     }
 
     /// What trusted proxies said about this request (see `proxy.rs`). A Unix socket
@@ -689,12 +688,15 @@ impl Server {
 
     /// Runs the application's coroutine, its channel registered for the runtime's
     /// events: stepped from Rust by a [`RequestTask`], its first step now.
+    /// `subject` (the scope, or the PSGI request) is what `report` describes the
+    /// request by.
     fn run_task(
         &self,
         py: Python<'_>,
         key: RequestKey,
         channel: Py<Channel>,
-        coro: Py<PyAny>,
+        coro: PyResult<Bound<'_, PyAny>>,
+        subject: Py<PyAny>,
     ) -> PyResult<()> {
         let bound = channel.bind(py);
         // Registered before the first step: the application may run to completion
@@ -703,9 +705,22 @@ impl Server {
             .borrow_mut()
             .channels
             .insert(key.to_u64(), channel.clone_ref(py));
-        let task = RequestTask::start(py, coro, self.loop_.clone_ref(py), self.call_soon.clone_ref(py))?;
-        if self.core.borrow().channels.contains_key(&key.to_u64()) {
-            bound.borrow_mut().set_task(task);
+        let settle = Settle {
+            channel: channel.clone_ref(py),
+            subject,
+            report: self.report.clone_ref(py),
+        };
+        let task = RequestTask::start(
+            py,
+            coro,
+            self.loop_.clone_ref(py),
+            self.call_soon.clone_ref(py),
+            settle,
+        )?;
+        if let Some(task) = task {
+            if self.core.borrow().channels.contains_key(&key.to_u64()) {
+                bound.borrow_mut().set_task(task);
+            }
         }
         Ok(())
     }

@@ -18,6 +18,12 @@
 //! cancelled: the same protocol `asyncio.Task.__step`/`__wakeup` follow (CPython
 //! `Lib/asyncio/tasks.py`), so every asyncio feature works on this path.
 //!
+//! The coroutine is the application's own (`app(scope, receive, send)`, or the PSGI
+//! handler's): no Python runner around it. When it ends, [`Settle`] finishes the
+//! response in Rust (a 500 if the application raised before answering, a close if
+//! it raised mid-body) and calls `report` (`pyre._asgi.report_asgi`) only when there
+//! is something to log, inside the request's context.
+//!
 //! What it keeps from Task's API is what the standard library and anyio (so
 //! Starlette, FastAPI) use on the current task: `cancel(msg)` (cancels the awaited
 //! future, or throws CancelledError at the next step), `cancelling()`/`uncancel()`
@@ -27,17 +33,26 @@
 //! not an `asyncio.Task` instance and not in `asyncio.all_tasks()`; for `asyncio.wait`
 //! the server hands out [`RequestTask::done_future`].
 
-use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyStopIteration, PySystemExit};
+use pyo3::exceptions::{
+    PyException, PyKeyboardInterrupt, PyRuntimeError, PyStopIteration, PySystemExit, PyTypeError,
+};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 
+use crate::channel::Channel;
+use crate::errors::ClientDisconnected;
+
 /// The asyncio functions and types a step uses, looked up once.
 struct Asyncio {
     enter_task: Py<PyAny>,
     leave_task: Py<PyAny>,
+    /// `asyncio.tasks._current_tasks`, the `{loop: task}` dict `current_task()` reads
+    /// on Python 3.11 to 3.13: entering and leaving are then two dict operations, not
+    /// two calls (3.14 keeps the current task per thread: the calls are used there).
+    current_tasks: Option<Py<PyDict>>,
     cancelled_error: Py<PyAny>,
     invalid_state_error: Py<PyAny>,
 }
@@ -51,6 +66,13 @@ fn asyncio(py: Python<'_>) -> PyResult<&Asyncio> {
         Ok::<_, PyErr>(Asyncio {
             enter_task: tasks.getattr("_enter_task")?.unbind(),
             leave_task: tasks.getattr("_leave_task")?.unbind(),
+            current_tasks: match py.version_info() < (3, 14) {
+                true => tasks
+                    .getattr_opt("_current_tasks")?
+                    .and_then(|d| d.cast_into::<PyDict>().ok())
+                    .map(Bound::unbind),
+                false => None,
+            },
             cancelled_error: exceptions.getattr("CancelledError")?.unbind(),
             invalid_state_error: exceptions.getattr("InvalidStateError")?.unbind(),
         })
@@ -76,6 +98,73 @@ enum Step<'py> {
     Raised(PyErr),
 }
 
+/// How a request's response is settled when its coroutine ends: the channel to
+/// finish, and what to log through `report` (see `pyre._asgi.report_asgi`) when the
+/// application ended badly. Taken out of the task when it is used, so it runs once.
+pub struct Settle {
+    pub channel: Py<Channel>,
+    /// The scope (ASGI) or the request (PSGI): what `report` names the request by.
+    pub subject: Py<PyAny>,
+    pub report: Py<PyAny>,
+}
+
+impl Settle {
+    /// The application returned: finish the response, and report what it left
+    /// undone (a response never started, a body cut short), if anything.
+    fn returned(self, py: Python<'_>) -> PyResult<()> {
+        let problem = self.channel.bind(py).borrow_mut().finish(py, None);
+        match problem {
+            Ok(None) => Ok(()),
+            Ok(Some(problem)) => self.report(py, "problem", problem.into_pyobject(py)?.into_any()),
+            Err(error) => self.report(py, "raised", error.into_value(py).into_bound(py).into_any()),
+        }
+    }
+
+    /// The application raised `error` (or was cancelled with it): finish the response
+    /// (a 500 if none was sent, else a close) and report the error if it is an
+    /// Exception; a client that went away is reported at debug level by `report`.
+    fn raised(self, py: Python<'_>, error: &Bound<'_, PyAny>) -> PyResult<()> {
+        if error.is_instance_of::<ClientDisconnected>() {
+            let finished = self.channel.bind(py).borrow_mut().finish(py, None);
+            if let Err(failure) = finished {
+                return self.report(py, "raised", failure.into_value(py).into_bound(py).into_any());
+            }
+            return self.report(py, "disconnected", py.None().into_bound(py));
+        }
+        let finished = self.channel.bind(py).borrow_mut().finish(py, Some(error));
+        if let Err(failure) = finished {
+            return self.report(py, "raised", failure.into_value(py).into_bound(py).into_any());
+        }
+        if error.is_instance_of::<PyException>() {
+            return self.report(py, "raised", error.clone());
+        }
+        Ok(())
+    }
+
+    fn report(&self, py: Python<'_>, event: &str, detail: Bound<'_, PyAny>) -> PyResult<()> {
+        self.report.call1(py, (event, detail, self.subject.bind(py)))?;
+        Ok(())
+    }
+}
+
+/// What the application's call returned, as an iterator to step: a coroutine as it
+/// is; any other awaitable through its `__await__()`; anything else is a TypeError
+/// that says so (a plain `def` where `async def` was meant).
+fn awaitable_iterator<'py>(returned: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: a type check on a live object.
+    if unsafe { ffi::PyCoro_CheckExact(returned.as_ptr()) } != 0 {
+        return Ok(returned);
+    }
+    let py = returned.py();
+    match returned.getattr_opt(intern!(py, "__await__"))? {
+        Some(method) => method.call0(),
+        None => Err(PyTypeError::new_err(format!(
+            "the application returned {}, not an awaitable: is it an async function?",
+            returned.get_type().name()?
+        ))),
+    }
+}
+
 /// One request's coroutine, stepped from Rust; the loop's current task while it runs.
 #[pyclass(unsendable, weakref, module = "pyre._core")]
 pub struct RequestTask {
@@ -99,17 +188,31 @@ pub struct RequestTask {
     /// demand.
     done_future: Option<Py<PyAny>>,
     name: Option<String>,
+    /// Finishes the response when the coroutine ends (taken then).
+    settle: Option<Settle>,
 }
 
 impl RequestTask {
-    /// Makes the task of `coro`, its context a copy of the current one, and runs its
-    /// first step now.
+    /// Makes the task of the coroutine the application's call returned (`called`),
+    /// its context a copy of the current one, and runs its first step now. A call
+    /// that raised, or returned no awaitable, is settled at once as an application
+    /// that raised: no task (None).
     pub fn start(
         py: Python<'_>,
-        coro: Py<PyAny>,
+        called: PyResult<Bound<'_, PyAny>>,
         event_loop: Py<PyAny>,
         call_soon: Py<PyAny>,
-    ) -> PyResult<Py<RequestTask>> {
+        settle: Settle,
+    ) -> PyResult<Option<Py<RequestTask>>> {
+        let coro = match called.and_then(awaitable_iterator) {
+            Ok(coro) => coro.unbind(),
+            Err(error) => {
+                let fatal = is_fatal(py, &error);
+                let value = error.clone_ref(py).into_value(py).into_bound(py).into_any();
+                settle.raised(py, &value)?;
+                return if fatal { Err(error) } else { Ok(None) };
+            }
+        };
         // SAFETY: PyContext_CopyCurrent takes no arguments and returns a new
         // reference, or NULL with an exception set, which from_owned_ptr_or_err turns
         // into an error.
@@ -129,10 +232,11 @@ impl RequestTask {
                 callbacks: Vec::new(),
                 done_future: None,
                 name: None,
+                settle: Some(settle),
             },
         )?;
         Self::first_step(task.bind(py))?;
-        Ok(task)
+        Ok(Some(task))
     }
 
     /// The first step, now; on the loop's next iteration instead when another task
@@ -183,36 +287,52 @@ impl RequestTask {
                 exc,
             )
         };
-        let entered = hooks.enter_task.call1(py, (&event_loop, slf));
-        if let Err(error) = entered {
-            if error.is_instance_of::<PyRuntimeError>(py) {
-                // Another task is current: step on the loop's next iteration.
-                return Self::schedule_step(slf, exc);
-            }
-            return Err(error);
+        if !enter_task(py, hooks, &event_loop, slf)? {
+            // Another task is current: step on the loop's next iteration.
+            return Self::schedule_step(slf, exc);
         }
         let outcome = run_in_context(py, context.bind(py), || resume(coro.bind(py), exc));
-        hooks.leave_task.call1(py, (&event_loop, slf))?;
+        leave_task(py, hooks, &event_loop, slf)?;
         match outcome? {
             Step::Yielded(yielded) => Self::suspend(slf, yielded),
             Step::Returned(value) => {
-                let cancel = {
+                let (cancel, settle) = {
                     let mut this = slf.borrow_mut();
-                    std::mem::take(&mut this.must_cancel).then(|| this.cancel_message.take())
+                    let cancel = std::mem::take(&mut this.must_cancel).then(|| this.cancel_message.take());
+                    (cancel, this.settle.take())
                 };
                 let state = match cancel {
-                    Some(message) => State::Cancelled(Self::cancelled_error(py, message.as_ref())?.unbind()),
-                    None => State::Returned(value.unbind()),
+                    Some(message) => {
+                        let error = Self::cancelled_error(py, message.as_ref())?;
+                        if let Some(settle) = settle {
+                            run_in_context(py, context.bind(py), || settle.raised(py, &error))??;
+                        }
+                        State::Cancelled(error.unbind())
+                    }
+                    None => {
+                        if let Some(settle) = settle {
+                            run_in_context(py, context.bind(py), || settle.returned(py))??;
+                        }
+                        State::Returned(value.unbind())
+                    }
                 };
                 Self::finish(slf, state)
             }
             Step::Raised(error) => {
-                if error.is_instance(py, hooks.cancelled_error.bind(py)) {
-                    return Self::finish(slf, State::Cancelled(error.into_value(py).into_any()));
+                // into_value attaches the traceback to the exception (`__traceback__`),
+                // which the log line prints.
+                let value = error.clone_ref(py).into_value(py).into_bound(py).into_any();
+                let settle = slf.borrow_mut().settle.take();
+                if let Some(settle) = settle {
+                    // In the request's context, as the application's own code ran: a
+                    // log filter reading a context variable still sees it.
+                    run_in_context(py, context.bind(py), || settle.raised(py, &value))??;
                 }
-                let fatal = error.is_instance_of::<PyKeyboardInterrupt>(py)
-                    || error.is_instance_of::<PySystemExit>(py);
-                Self::finish(slf, State::Raised(error.value(py).clone().into_any().unbind()))?;
+                if error.is_instance(py, hooks.cancelled_error.bind(py)) {
+                    return Self::finish(slf, State::Cancelled(value.unbind()));
+                }
+                let fatal = is_fatal(py, &error);
+                Self::finish(slf, State::Raised(value.unbind()))?;
                 if fatal {
                     // As a Task does: KeyboardInterrupt and SystemExit leave the loop.
                     return Err(error);
@@ -334,6 +454,48 @@ impl RequestTask {
         }
         Ok(fut)
     }
+}
+
+/// Makes `task` the loop's current task, as `asyncio.tasks._enter_task`; false when
+/// another task is current.
+fn enter_task(
+    py: Python<'_>,
+    hooks: &Asyncio,
+    event_loop: &Py<PyAny>,
+    task: &Bound<'_, RequestTask>,
+) -> PyResult<bool> {
+    if let Some(current) = &hooks.current_tasks {
+        let current = current.bind(py);
+        if current.get_item(event_loop)?.is_some_and(|t| !t.is_none()) {
+            return Ok(false);
+        }
+        current.set_item(event_loop, task)?;
+        return Ok(true);
+    }
+    match hooks.enter_task.call1(py, (event_loop, task)) {
+        Ok(_) => Ok(true),
+        Err(error) if error.is_instance_of::<PyRuntimeError>(py) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Ends `task`'s turn as the loop's current task, as `asyncio.tasks._leave_task`.
+fn leave_task(
+    py: Python<'_>,
+    hooks: &Asyncio,
+    event_loop: &Py<PyAny>,
+    task: &Bound<'_, RequestTask>,
+) -> PyResult<()> {
+    if let Some(current) = &hooks.current_tasks {
+        return current.bind(py).del_item(event_loop);
+    }
+    hooks.leave_task.call1(py, (event_loop, task))?;
+    Ok(())
+}
+
+/// KeyboardInterrupt and SystemExit: raised out of the loop, as from a Task.
+fn is_fatal(py: Python<'_>, error: &PyErr) -> bool {
+    error.is_instance_of::<PyKeyboardInterrupt>(py) || error.is_instance_of::<PySystemExit>(py)
 }
 
 /// Cancels a future with a message if there is one; whether it was cancelled.
