@@ -61,6 +61,10 @@ USER = {"id": 42, "name": "user 42"}
 TYPED = {"id": 42, "name": "user 42", "limit": 5}
 ITEM = {"name": "pen", "price": 2.5, "tags": ["office", "blue"]}
 BIN = Path(sys.executable).parent
+# robyn's own environment (it pins an older uvloop), made by scripts/bench.sh.
+ROBYN_PYTHON = ROOT / ".venv-robyn" / "bin" / "python"
+# The pure-Rust hello world (benchmarks/hyper-hello), built by scripts/bench.sh.
+HYPER_HELLO = ROOT / "benchmarks" / "hyper-hello" / "target" / "release" / "hyper-hello"
 
 
 @dataclass(frozen=True)
@@ -68,11 +72,11 @@ class Target:
     """One measured configuration: a server program, the app it serves, the path wrk
     requests and what a correct answer is."""
 
-    program: str  # pyre, uvicorn or granian
+    program: str  # pyre, uvicorn, granian, socketify, robyn or hyper
     app: str
     path: str = "/"
     json_body: Any = None  # a JSON answer (compared parsed), else the hello text
-    interface: str = "asgi"  # granian's --interface
+    interface: str = "asgi"  # granian's and socketify's --interface
     access_log: bool = False  # pyre only: log every request (to the log file)
     workers: int = 1  # Pyre's --workers; above 1 the server may use both CPUs
     request_body: bytes | None = None  # set: the request is a POST of this JSON
@@ -120,6 +124,13 @@ TARGETS = {
     # The ASGI hello world under the supervisor: two workers.
     "pyre-2-workers": Target("pyre", APP, workers=2),
     "granian-rsgi": Target("granian", "benchmarks.apps.hello_rsgi:app", interface="rsgi"),
+    # Hello world on socketify (uWebSockets, C): its native API and its ASGI server.
+    "socketify": Target("socketify", "benchmarks.apps.hello_socketify:run", interface="socketify"),
+    "socketify-asgi": Target("socketify", APP),
+    # Hello world on robyn (a Python framework on a Rust runtime), a sync handler.
+    "robyn": Target("robyn", "benchmarks/apps/hello_robyn.py"),
+    # The limit: hyper on one tokio thread, no Python (benchmarks/hyper-hello).
+    "hyper": Target("hyper", ""),
     # A framework endpoint, GET /user/{id:int} returning JSON.
     "framework": _user("pyre", "user_framework"),
     "starlette-pyre": _user("pyre", "user_starlette"),
@@ -139,6 +150,9 @@ DISTRIBUTIONS = {
     "pyre": ("pyre-http",),
     "uvicorn": ("uvicorn", "httptools", "uvloop"),
     "granian": ("granian", "uvloop"),
+    "socketify": ("socketify",),
+    "robyn": (),  # in .venv-robyn: benchmarks/requirements-robyn.txt pins it
+    "hyper": (),
 }
 FRAMEWORKS = ("starlette", "fastapi", "pydantic", "orjson")
 # The ratio rows: (ours, theirs), each from the same run.
@@ -146,6 +160,11 @@ RATIOS = (
     ("pyre", "uvicorn"),
     ("pyre", "granian"),
     ("pyre-psgi", "granian-rsgi"),
+    ("pyre", "socketify-asgi"),
+    ("pyre", "robyn"),
+    ("pyre-psgi", "socketify"),
+    ("pyre-psgi", "hyper"),
+    ("pyre", "hyper"),
     ("pyre-psgi", "pyre"),
     ("pyre-access-log", "pyre"),
     ("pyre-2-workers", "pyre"),
@@ -230,6 +249,43 @@ def server_command(name: str, port: int, app: str | None = None) -> list[str]:
             "warning",
             app,
         ]
+    if program == "socketify":
+        # One process (its default); the task factory's preallocation left at its
+        # default (100,000 Task objects), the fastest setting its docs give.
+        return [
+            str(BIN / "python"),
+            "-m",
+            "socketify",
+            app,
+            "--interface",
+            target.interface,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--disable-listen-log",
+            "true",
+        ]
+    if program == "robyn":
+        # One process, one worker thread: its fastest single-core settings.
+        return [
+            str(ROBYN_PYTHON),
+            str(ROOT / app),
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--processes",
+            "1",
+            "--workers",
+            "1",
+            "--log-level",
+            "WARN",
+        ]
+    if program == "hyper":
+        return [str(HYPER_HELLO), f"{host}:{port}"]
     raise ValueError(f"unknown server {name!r}")
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side HTTP benchmark: Pyre against uvicorn and granian (benchmarks/run.py).
+# Side-by-side HTTP benchmark: Pyre against uvicorn, granian, socketify and robyn, and
+# a pure-Rust hyper hello world as the limit (benchmarks/run.py).
 #
 # Usage: scripts/bench.sh [run.py options]     (make bench runs it with none)
 #        scripts/bench.sh --servers uvicorn,granian --duration 5 --warmup 2
@@ -74,18 +75,33 @@ elif [ "${1:-}" = "--websocket" ]; then
     tools=(taskset)
 fi
 
+apt_install() {
+    echo "bench.sh: installing $1"
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1"; then
+        as_root apt-get update -q
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1"
+    fi
+}
+
 for tool in "${tools[@]}"; do
     if ! command -v "$tool" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$tool" ]; then
         package="$tool"
         [ "$tool" = taskset ] && package=util-linux
         [ "$tool" = nginx ] && package=nginx-light
-        echo "bench.sh: installing $package"
-        if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$package"; then
-            as_root apt-get update -q
-            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$package"
-        fi
+        apt_install "$package"
     fi
 done
+
+if [ "$script" = benchmarks/run.py ]; then
+    # socketify's bundled uWebSockets library links libuv.
+    if ! /sbin/ldconfig -p | grep -q 'libuv\.so\.1'; then
+        apt_install libuv1
+    fi
+    # The pure-Rust limit (the hyper target): its own crate, outside the workspace.
+    if ! cargo build --release --quiet --manifest-path benchmarks/hyper-hello/Cargo.toml; then
+        echo "bench.sh: WARNING: building benchmarks/hyper-hello failed; hyper will be reported unavailable" >&2
+    fi
+fi
 
 # Does this run include pyre? (--servers LIST or --servers=LIST; default all.)
 want_pyre=1
@@ -108,6 +124,14 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 "${pip[@]}" install --quiet -r benchmarks/requirements.txt
+if [ "$script" = benchmarks/run.py ]; then
+    # robyn pins an uvloop older than the other peers': its own environment.
+    if [ ! -x "$root/.venv-robyn/bin/python" ]; then
+        "$PYTHON" -m venv "$root/.venv-robyn"
+    fi
+    "$root/.venv-robyn/bin/python" -m pip --disable-pip-version-check install --quiet \
+        -r benchmarks/requirements-robyn.txt
+fi
 
 if [ "$want_pyre" -eq 1 ]; then
     echo "bench.sh: building Pyre from the working tree (release) into $venv"
