@@ -138,6 +138,9 @@ impl Channel {
     }
 
     fn done_future<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(done) = DONE.get(py) {
+            return Ok(done.bind(py).clone());
+        }
         let server = self.server.borrow(py);
         DONE.get_or_try_init(py, || {
             let fut = server.create_future.call0(py)?;

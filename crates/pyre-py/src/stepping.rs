@@ -166,7 +166,10 @@ fn awaitable_iterator<'py>(returned: Bound<'py, PyAny>) -> PyResult<Bound<'py, P
 }
 
 /// One request's coroutine, stepped from Rust; the loop's current task while it runs.
-#[pyclass(unsendable, weakref, module = "pyre._core")]
+// Not `unsendable`: a task caught in a reference cycle (its coroutine's traceback)
+// may be collected by the garbage collector on another thread, and an unsendable
+// object dropped there would leak what it holds; it has no thread-bound state.
+#[pyclass(weakref, module = "pyre._core")]
 pub struct RequestTask {
     coro: Py<PyAny>,
     /// The request's context: every step runs in it.
