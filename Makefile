@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.requirements-installed
 # Python files outside the package and tests, linted too (the folders may hold none yet).
 PY_EXTRA := $(wildcard benchmarks/*.py benchmarks/*/*.py examples/*.py examples/*/*.py)
 
-.PHONY: test test-deps serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz autobahn bench bench-stream bench-balance bench-client bench-client-tls bench-codec bench-ws bench-tls attack soak clean
+.PHONY: test test-deps serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz autobahn bench bench-stream bench-balance bench-client bench-client-tls bench-codec bench-ws bench-tls bench-profile attack soak clean
 
 test: build rust-test py-test lint
 	@echo "make test: all Rust and Python tests and checks passed"
@@ -95,6 +95,11 @@ bench-balance:
 
 # Client: pyre.client against httpx and aiohttp on nginx (10,000 small GETs over 8
 # keep-alive connections, a 1 GiB download, RSS under a slow consumer).
+# A flame graph (py-spy) and a table of where a hello-world request's CPU time goes
+# (perf), into benchmarks/results/flame-current.* (benchmarks/profile.py).
+bench-profile:
+	scripts/bench.sh --profile --label current
+
 bench-client:
 	scripts/bench.sh --client
 

@@ -7,13 +7,14 @@ Usage (make bench-profile runs it through scripts/bench.sh --profile):
 
 It serves benchmarks/apps/hello_asgi.py (``--app`` to change) with Pyre pinned to CPU
 0, loads it with ``wrk -t1 -c64`` on CPU 1, and once the load is steady records one
-second (``--seconds``) of the server with py-spy (``--native``: Rust and C frames
-too, ``--rate`` samples a second). It writes
+second (``--seconds``) of the server twice: with py-spy (``--native``: Python, Rust
+and C frames, ``--rate`` samples a second) for the flame graph, and with ``perf
+record`` for where the CPU time goes (py-spy stops the process to sample it and
+cannot see the kernel; perf sees every instruction, the kernel's too). It writes
 
-- ``results/flame-<label>.svg``: the flame graph;
-- ``results/flame-<label>.txt``: the collapsed stacks py-spy sampled;
-- ``results/flame-<label>.md``: the share of samples in each part of a request
-  (the buckets of ``BUCKETS``, by the innermost frame that names one), the table
+- ``results/flame-<label>.svg``: the flame graph (py-spy);
+- ``results/flame-<label>.md``: the share of CPU time in each part of a request
+  (perf's self time per symbol, summed by the buckets of ``part_of``), the table
   benchmarks/README.md quotes.
 
 ``--python`` is the interpreter whose Pyre is profiled (another build, such as the
@@ -25,33 +26,55 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
-# (bucket, substrings of a frame): a sample goes to the first bucket one of whose
-# substrings is in its innermost frame that matches any, looking from the leaf up.
-BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("kernel: read/recv", ("recv", "__libc_read", "sys_read", "::read ")),
-    ("kernel: write/send", ("sendto", "__libc_write", "writev", "::write ", "send ")),
-    ("kernel: epoll", ("epoll_wait", "epoll_ctl")),
-    ("the application (hello_asgi/hello_psgi)", ("hello_asgi.py", "hello_psgi.py")),
-    ("asyncio Task (create, step, wakeup)", ("task_step", "TaskStepMethWrapper", "Task")),
-    ("the loop (uvloop / asyncio)", ("uvloop", "base_events.py", "events.py")),
-    ("pyre: runner coroutine (_asgi.py/_psgi.py)", ("_asgi.py", "_psgi.py")),
-    ("pyre: stepping (RequestTask)", ("stepping", "RequestTask")),
-    ("pyre: scope and channel", ("scope", "channel", "Channel", "build_scope")),
-    ("pyre: HTTP/1.1 codec", ("pyre_h1",)),
-    ("pyre: connections and I/O (pyre_net)", ("pyre_net",)),
-    ("pyre: server glue (pyre_py)", ("pyre_py", "_core")),
-    ("CPython interpreter", ("_PyEval", "PyObject", "_Py", "Py")),
-)
+
+def part_of(dso: str, symbol: str) -> str:
+    """The part of a request a perf sample belongs to, by its binary and symbol."""
+    if "kernel" in dso:
+        return "kernel (TCP over loopback, syscalls, epoll)"
+    if dso.startswith("_core."):
+        if "stepping" in symbol:
+            return "pyre: stepping the coroutine (RequestTask)"
+        if "pyre_h1" in symbol:
+            return "pyre: HTTP/1.1 codec"
+        if "pyre_net" in symbol:
+            return "pyre: connections, buffers, I/O (pyre_net)"
+        if "channel" in symbol or "scope" in symbol:
+            return "pyre: ASGI scope, receive/send (channel, scope)"
+        return "pyre: server glue, pyo3"
+    if dso.startswith("libpython"):
+        return "CPython (interpreter, objects, dicts)"
+    if dso.startswith("_asyncio."):
+        return "asyncio's C Task and Future"
+    if dso.startswith("loop.") or "uvloop" in dso:
+        return "uvloop"
+    if dso.startswith("libc") or dso.startswith("ld-linux") or "vdso" in dso:
+        return "libc (malloc, memcpy, syscall stubs)"
+    return "other"
+
+
+def where_time_goes(perf_report: str) -> list[tuple[str, float]]:
+    """(part, percent), largest first, from ``perf report -t ';' --sort dso,sym``."""
+    shares: dict[str, float] = {}
+    for line in perf_report.splitlines():
+        fields = [f.strip() for f in line.split(";")]
+        if len(fields) < 3 or not fields[0].endswith("%"):
+            continue
+        percent = float(fields[0].rstrip("%"))
+        symbol = fields[2].split("] ", 1)[-1]
+        part = part_of(fields[1], symbol)
+        shares[part] = shares.get(part, 0.0) + percent
+    return sorted(shares.items(), key=lambda item: -item[1])
 
 
 def free_port() -> int:
@@ -69,25 +92,6 @@ def wait_until_listening(port: int, timeout: float) -> None:
         except OSError:
             time.sleep(0.1)
     raise SystemExit(f"profile.py: the server did not listen on {port} within {timeout} s")
-
-
-def bucket_of(stack: list[str]) -> str:
-    for frame in reversed(stack):
-        for name, needles in BUCKETS:
-            if any(needle in frame for needle in needles):
-                return name
-    return "other"
-
-
-def where_time_goes(collapsed: str) -> list[tuple[str, int]]:
-    """(bucket, samples), largest first, from py-spy's raw (collapsed) output."""
-    counts: Counter[str] = Counter()
-    for line in collapsed.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        counts[bucket_of(stack.split(";"))] += int(count)
-    return counts.most_common()
 
 
 def main() -> int:
@@ -121,17 +125,26 @@ def main() -> int:
         )  # fmt: skip
         time.sleep(2)
         stem = args.output / f"flame-{args.label}"
-        record = [str(BIN / "py-spy"), "record", "--pid", str(server.pid), "--native",
-                  "--rate", str(args.rate), "--duration", str(args.seconds)]  # fmt: skip
-        subprocess.run([*record, "--format", "raw", "-o", f"{stem}.txt"], check=True)
+        perf_data = Path(tempfile.mkdtemp()) / "perf.data"
+        perf = ["perf", "record", "-F", str(args.rate), "-p", str(server.pid), "-o",
+                str(perf_data), "--", "sleep", str(args.seconds)]  # fmt: skip
+        subprocess.run(perf, check=True, capture_output=True)
         wrk_output, _ = load.communicate(timeout=load_seconds + 30)
-        # The SVG from the same stacks (py-spy's flamegraph format is the same data).
+        report = subprocess.run(
+            ["perf", "report", "-i", str(perf_data), "--no-children", "--sort", "dso,sym",
+             "--stdio", "-g", "none", "-t", ";"],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        shutil.rmtree(perf_data.parent, ignore_errors=True)
+        # The flame graph from a second second under the same load.
         load = subprocess.Popen(
             ["taskset", "-c", "1", "wrk", "-t1", "-c64", f"-d{load_seconds}s",
              f"http://127.0.0.1:{port}/"],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(2)
+        record = [str(BIN / "py-spy"), "record", "--pid", str(server.pid), "--native",
+                  "--rate", str(args.rate), "--duration", str(args.seconds)]  # fmt: skip
         subprocess.run([*record, "--format", "flamegraph", "-o", f"{stem}.svg"], check=True)
         load.wait(timeout=load_seconds + 30)
         load = None
@@ -140,23 +153,22 @@ def main() -> int:
             load.kill()
         os.killpg(server.pid, 2)
         server.wait(timeout=15)
-    table = where_time_goes(Path(f"{stem}.txt").read_text())
-    total = sum(count for _, count in table) or 1
+    table = where_time_goes(report)
     rate_line = next((line for line in wrk_output.splitlines() if "Requests/sec" in line), "")
     lines = [
         f"# Where a request's time goes: {args.label}",
         "",
-        f"{args.app}, Pyre from `{args.python}`, {args.seconds} s sampled at {args.rate}/s"
-        f" under `wrk -t1 -c64` ({rate_line.strip() or 'rate not read'}).",
+        f"{args.app}, Pyre from `{args.python}`, {args.seconds} s of `perf record -F"
+        f" {args.rate}` under `wrk -t1 -c64` ({rate_line.strip() or 'rate not read'}).",
         "",
-        "| part | share of samples |",
+        "| part | share of CPU time |",
         "|---|---|",
-        *(f"| {name} | {100 * count / total:.1f}% |" for name, count in table),
+        *(f"| {name} | {share:.1f}% |" for name, share in table),
         "",
     ]
     Path(f"{stem}.md").write_text("\n".join(lines))
     print("\n".join(lines))
-    print(f"wrote {stem}.svg, {stem}.txt, {stem}.md")
+    print(f"wrote {stem}.svg, {stem}.md")
     return 0
 
 

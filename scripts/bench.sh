@@ -15,6 +15,9 @@
 #        CA made with openssl for the run)
 #        scripts/bench.sh --websocket [websocket.py options]   (make bench-ws: the
 #        WebSocket benchmark, benchmarks/websocket.py)
+#        scripts/bench.sh --profile --label NAME [profile.py options]   (make
+#        bench-profile: a flame graph and a where-the-time-goes table of the hello
+#        world, benchmarks/profile.py, with py-spy and perf)
 #        scripts/bench.sh --tls [tls.py options]   (make bench-tls: HTTPS against
 #        uvicorn, granian and nginx in front of uvicorn, benchmarks/tls.py)
 #
@@ -69,6 +72,10 @@ elif [ "${1:-}" = "--tls" ]; then
     shift
     script=benchmarks/tls.py
     tools=(wrk nginx curl openssl taskset)
+elif [ "${1:-}" = "--profile" ]; then
+    shift
+    script=benchmarks/profile.py
+    tools=(wrk taskset perf)
 elif [ "${1:-}" = "--websocket" ]; then
     shift
     script=benchmarks/websocket.py
@@ -88,6 +95,7 @@ for tool in "${tools[@]}"; do
         package="$tool"
         [ "$tool" = taskset ] && package=util-linux
         [ "$tool" = nginx ] && package=nginx-light
+        [ "$tool" = perf ] && package=linux-perf
         apt_install "$package"
     fi
 done
