@@ -8,23 +8,19 @@ from typing import Any
 
 from benchmarks.tfb import common
 
+# Content-Length is the app's to send in raw ASGI (uvicorn sends a body without one
+# chunked; TechEmpower requires Content-Length).
+JSON = (b"content-type", common.JSON.encode())
+HTML = (b"content-type", common.HTML.encode())
+TEXT = (b"content-type", common.TEXT.encode())
 
-def _start(content_type: str) -> dict[str, Any]:
+
+def _start(content_type: tuple[bytes, bytes], body: bytes, status: int = 200) -> dict[str, Any]:
     return {
         "type": "http.response.start",
-        "status": 200,
-        "headers": [(b"content-type", content_type.encode())],
+        "status": status,
+        "headers": [content_type, (b"content-length", str(len(body)).encode())],
     }
-
-
-JSON_START = _start(common.JSON)
-HTML_START = _start(common.HTML)
-TEXT_START = _start(common.TEXT)
-NOT_FOUND = {"type": "http.response.start", "status": 404, "headers": TEXT_START["headers"]}
-
-
-def _body(body: bytes) -> dict[str, Any]:
-    return {"type": "http.response.body", "body": body}
 
 
 async def _lifespan(receive: Any, send: Any) -> None:
@@ -45,19 +41,20 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await _lifespan(receive, send)
         return
     path = scope["path"]
+    content_type, status = JSON, 200
     if path == "/plaintext":
-        start, body = TEXT_START, common.PLAINTEXT
+        content_type, body = TEXT, common.PLAINTEXT
     elif path == "/json":
-        start, body = JSON_START, common.dumps(common.HELLO)
+        body = common.dumps(common.HELLO)
     elif path == "/db":
-        start, body = JSON_START, await common.db()
+        body = await common.db()
     elif path == "/queries":
-        start, body = JSON_START, await common.queries(common.queries_count(scope["query_string"]))
+        body = await common.queries(common.queries_count(scope["query_string"]))
     elif path == "/fortunes":
-        start, body = HTML_START, (await common.fortunes()).encode()
+        content_type, body = HTML, (await common.fortunes()).encode()
     elif path == "/updates":
-        start, body = JSON_START, await common.updates(common.queries_count(scope["query_string"]))
+        body = await common.updates(common.queries_count(scope["query_string"]))
     else:
-        start, body = NOT_FOUND, b"Not found"
-    await send(start)
-    await send(_body(body))
+        content_type, body, status = TEXT, b"Not found", 404
+    await send(_start(content_type, body, status))
+    await send({"type": "http.response.body", "body": body})

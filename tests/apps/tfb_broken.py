@@ -31,12 +31,12 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http" or path not in ("/json", "/fortunes", "/updates"):
         await asgi_app.app(scope, receive, send)
         return
+    content_type = asgi_app.JSON
     if path == "/json":
-        start, body = asgi_app.JSON_START, common.dumps({"message": "Hello World"})
+        body = common.dumps({"message": "Hello World"})
     elif path == "/fortunes":
-        start, body = asgi_app.HTML_START, await _fortunes()
+        content_type, body = asgi_app.HTML, await _fortunes()
     else:
-        count = common.queries_count(scope["query_string"])
-        start, body = asgi_app.JSON_START, await _updates(count)
-    await send(start)
+        body = await _updates(common.queries_count(scope["query_string"]))
+    await send(asgi_app._start(content_type, body))
     await send({"type": "http.response.body", "body": body})
