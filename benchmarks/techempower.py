@@ -655,6 +655,8 @@ def main(argv: list[str] | None = None) -> int:
                 runs = {}
                 verdict = {}
                 for program in ("uvicorn", "granian-rsgi"):
+                    if rps(outcomes.get(program), "fortunes") is None:
+                        continue  # not requested, or failed with one worker
                     rows = scaling(program, target, pg, settings, Path(logdir), args.scale_workers)
                     runs[program] = rows
                     reached = [r["workers"] for r in rows if r.get("requests_per_s", 0) >= target]
