@@ -297,16 +297,43 @@ def run_wrk(settings: Settings, port: int, test: str, seconds: int, cpus: Any = 
     return done.stdout
 
 
+def cpu_times() -> dict[int, tuple[int, int]]:
+    """(busy, total) jiffies per CPU from /proc/stat."""
+    times = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/stat").read_text().splitlines():
+            name, *fields = line.split()
+            if name.startswith("cpu") and name != "cpu":
+                values = [int(v) for v in fields[:8]]
+                idle = values[3] + values[4]  # idle + iowait
+                times[int(name[3:])] = (sum(values) - idle, sum(values))
+    return times
+
+
+def busy_percent(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]]) -> dict:
+    busy = {}
+    for cpu, (b1, t1) in after.items():
+        b0, t0 = before.get(cpu, (0, 0))
+        if t1 > t0:
+            busy[str(cpu)] = round(100.0 * (b1 - b0) / (t1 - t0), 1)
+    return busy
+
+
 def measure(
     settings: Settings, port: int, test: str, proc: subprocess.Popen[bytes], cpus: Any = None
 ) -> dict[str, Any]:
     if settings.warmup > 0:
         run_wrk(settings, port, test, settings.warmup, cpus)
+    before = cpu_times()
     output = run_wrk(settings, port, test, settings.duration, cpus)
+    after = cpu_times()
     if proc.poll() is not None:
         raise BenchError(f"server exited (code {proc.returncode}) during the run")
     result = parse_wrk(output)
     result["wrk_output"] = output
+    # How busy each CPU was while measured: is the server's CPU the limit, or the
+    # other one (wrk and PostgreSQL)?
+    result["cpu_busy_percent"] = busy_percent(before, after)
     return result
 
 
@@ -353,9 +380,11 @@ def run_impl(
                     continue
                 outcome.results[test] = result
                 errors = sum(result["socket_errors"].values()) + result["non_2xx_3xx"]
+                busy = result["cpu_busy_percent"]
                 print(
                     f"  {test}: {result['requests_per_s']:,.0f} requests/s, "
-                    f"p99 {result['latency']['p99_ms']:.1f} ms"
+                    f"p99 {result['latency']['p99_ms']:.1f} ms, CPUs busy "
+                    + ", ".join(f"{cpu}: {pct:.0f}%" for cpu, pct in busy.items())
                     + (f" ({errors} errors or non-2xx)" if errors else "")
                 )
     except BenchError as exc:
@@ -472,6 +501,27 @@ def markdown(report: dict[str, Any], outcomes: dict[str, Outcome]) -> str:
             + " | ".join(f"{row[t]:.2f}x" if row[t] is not None else "n/a" for t in TESTS)
             + " |"
         )
+    if s["server_cpu"] is not None:
+        server, client = str(s["server_cpu"]), str(s["client_cpu"])
+        lines += [
+            "",
+            f"CPU busy while measured, server CPU {server} / CPU {client} (wrk and "
+            "PostgreSQL): where the second is near 100%, the figure is limited by the "
+            "client side, not the server.",
+            "",
+            "| implementation | " + " | ".join(TESTS) + " |",
+            "|---|" + "---:|" * len(TESTS),
+        ]
+        for name, outcome in outcomes.items():
+            row = []
+            for test in TESTS:
+                busy = outcome.results.get(test, {}).get("cpu_busy_percent", {})
+                row.append(
+                    f"{busy[server]:.0f}% / {busy[client]:.0f}%"
+                    if server in busy and client in busy
+                    else "-"
+                )
+            lines.append(f"| {name} | " + " | ".join(row) + " |")
     failures = [
         (name, test, problems)
         for name, o in outcomes.items()
