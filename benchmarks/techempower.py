@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.run import BenchError as WrkError  # noqa: E402
 from benchmarks.run import (  # noqa: E402
     cpu_model,
     parse_wrk,
@@ -329,7 +330,12 @@ def measure(
     after = cpu_times()
     if proc.poll() is not None:
         raise BenchError(f"server exited (code {proc.returncode}) during the run")
-    result = parse_wrk(output)
+    # wrk pads some latency lines with a trailing space ("99%    1.17s ").
+    output = "\n".join(line.rstrip() for line in output.splitlines()) + "\n"
+    try:
+        result = parse_wrk(output)
+    except WrkError as exc:
+        raise BenchError(str(exc)) from exc
     result["wrk_output"] = output
     # How busy each CPU was while measured: is the server's CPU the limit, or the
     # other one (wrk and PostgreSQL)?
