@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.requirements-installed
 # Python files outside the package and tests, linted too (the folders may hold none yet).
 PY_EXTRA := $(wildcard benchmarks/*.py benchmarks/*/*.py examples/*.py examples/*/*.py)
 
-.PHONY: test test-deps serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz autobahn bench bench-stream bench-balance bench-client bench-client-tls bench-codec bench-ws bench-tls bench-profile attack soak clean
+.PHONY: test test-deps serve serve-framework wheel wheel-check build rust-test py-test lint fmt fuzz autobahn bench bench-stream bench-balance bench-client bench-client-tls bench-codec bench-ws bench-tls bench-profile bench-tfb attack soak clean
 
 test: build rust-test py-test lint
 	@echo "make test: all Rust and Python tests and checks passed"
@@ -118,6 +118,13 @@ bench-ws:
 # nginx terminating TLS in front of uvicorn (benchmarks/tls.py).
 bench-tls:
 	scripts/bench.sh --tls
+
+# TechEmpower-style suite: json, plaintext, db, queries, fortunes and updates on Pyre
+# (ASGI, PSGI, pyre.framework) and its peers, against a PostgreSQL started for the run,
+# every response verified first (benchmarks/techempower.py). TFB_ARGS=--quick for CI.
+TFB_ARGS ?=
+bench-tfb:
+	scripts/bench.sh --tfb $(TFB_ARGS)
 
 # Codec micro-benchmarks (criterion): validated parse vs bare httparse, chunked.
 bench-codec:

@@ -20,6 +20,9 @@
 #        world, benchmarks/profile.py, with py-spy and perf)
 #        scripts/bench.sh --tls [tls.py options]   (make bench-tls: HTTPS against
 #        uvicorn, granian and nginx in front of uvicorn, benchmarks/tls.py)
+#        scripts/bench.sh --tfb [techempower.py options]   (make bench-tfb: the
+#        TechEmpower-style suite, benchmarks/techempower.py, against a PostgreSQL it
+#        starts; also installs postgresql and libuv1, and makes .venv-tfb-robyn)
 #
 # 1. installs wrk (or, with --stream, nginx-light and curl; each option lists its
 #    own tools) if missing (apt-get, as root directly, else through sudo);
@@ -76,6 +79,10 @@ elif [ "${1:-}" = "--profile" ]; then
     shift
     script=benchmarks/profile.py
     tools=(wrk taskset perf)
+elif [ "${1:-}" = "--tfb" ]; then
+    shift
+    script=benchmarks/techempower.py
+    tools=(wrk taskset initdb libuv)
 elif [ "${1:-}" = "--websocket" ]; then
     shift
     script=benchmarks/websocket.py
@@ -90,19 +97,31 @@ apt_install() {
     fi
 }
 
+have() {
+    case "$1" in
+        # PostgreSQL's server (Debian keeps it in /usr/lib/postgresql/N/bin).
+        initdb) compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 ;;
+        # socketify's native library links libuv.
+        libuv) ldconfig -p 2>/dev/null | grep -q 'libuv\.so\.1' ;;
+        *) command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] ;;
+    esac
+}
+
 for tool in "${tools[@]}"; do
-    if ! command -v "$tool" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$tool" ]; then
+    if ! have "$tool"; then
         package="$tool"
         [ "$tool" = taskset ] && package=util-linux
         [ "$tool" = nginx ] && package=nginx-light
         [ "$tool" = perf ] && package=linux-perf
+        [ "$tool" = initdb ] && package=postgresql
+        [ "$tool" = libuv ] && package=libuv1
         apt_install "$package"
     fi
 done
 
 if [ "$script" = benchmarks/run.py ]; then
     # socketify's bundled uWebSockets library links libuv.
-    if ! /sbin/ldconfig -p | grep -q 'libuv\.so\.1'; then
+    if ! have libuv; then
         apt_install libuv1
     fi
     # The pure-Rust limit (the hyper target): its own crate, outside the workspace.
@@ -139,6 +158,19 @@ if [ "$script" = benchmarks/run.py ]; then
     fi
     "$root/.venv-robyn/bin/python" -m pip --disable-pip-version-check install --quiet \
         -r benchmarks/requirements-robyn.txt
+fi
+
+if [ "$script" = benchmarks/techempower.py ]; then
+    # Robyn 0.88 pins uvloop 0.22 (the other peers run 0.23): its own environment.
+    robyn="$root/.venv-tfb-robyn"
+    if [ ! -x "$robyn/bin/python" ]; then
+        echo "bench.sh: creating $robyn for Robyn"
+        "$PYTHON" -m venv "$robyn"
+    fi
+    if ! "$robyn/bin/python" -m pip --disable-pip-version-check install --quiet \
+        -r benchmarks/tfb/requirements-robyn.txt; then
+        echo "bench.sh: WARNING: installing Robyn failed; it will be reported unavailable" >&2
+    fi
 fi
 
 if [ "$want_pyre" -eq 1 ]; then
