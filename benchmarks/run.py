@@ -546,12 +546,16 @@ def run_wrk(
             f"http://127.0.0.1:{port}{path}",
         ],
     )
+    return wrk_output(command, seconds + 30, lua)
+
+
+def wrk_output(command: list[str], timeout: float, lua: Path | None) -> str:
+    """Runs a wrk command line and returns its output; the Lua script (if any) is
+    removed afterwards. A timeout or a non-zero exit is a BenchError."""
     try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=seconds + 30, check=False
-        )
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"wrk did not finish within {seconds + 30} s") from exc
+        raise BenchError(f"wrk did not finish within {timeout:g} s") from exc
     finally:
         if lua is not None:
             lua.unlink(missing_ok=True)

@@ -54,6 +54,7 @@ from benchmarks.run import (  # noqa: E402
     read_log,
     stop_server,
     version_of,
+    wrk_output,
     wrk_version,
 )
 from benchmarks.tfb import verify  # noqa: E402
@@ -285,17 +286,9 @@ def run_wrk(settings: Settings, port: int, test: str, seconds: int, cpus: Any = 
         ],
     )
     try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=seconds + 40, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"wrk did not finish within {seconds + 40} s") from exc
-    finally:
-        if lua is not None:
-            lua.unlink(missing_ok=True)
-    if done.returncode != 0:
-        raise BenchError(f"wrk exited with code {done.returncode}: {done.stderr.strip()}")
-    return done.stdout
+        return wrk_output(command, seconds + 40, lua)
+    except WrkError as exc:
+        raise BenchError(str(exc)) from exc
 
 
 def cpu_times() -> dict[int, tuple[int, int]]:
